@@ -1,0 +1,271 @@
+"""Audio input: any common format, sample rate, bit depth and channel count -> float32 mono 16 kHz.
+
+Files are decoded block by block (soundfile, or ffmpeg for formats libsndfile cannot read), mixed
+down and resampled with a stateful resampler, so an hour-long recording never has to exist in
+memory at its native rate and channel count.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+import torchaudio.functional
+
+SAMPLE_RATE = 16000  # the model's rate: every input is brought to it
+BLOCK_SECONDS = 30.0  # decoding block; 30 s of 48 kHz stereo float32 is 11.5 MB
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".m4a", ".aac",
+     ".wma", ".webm", ".caf", ".w64", ".raw"}
+)  # fmt: skip
+# Formats libsndfile does not read; they need the ffmpeg program.
+_FFMPEG_ONLY = frozenset({".m4a", ".aac", ".wma", ".webm"})
+
+
+class AudioError(ValueError):
+    """An audio input that cannot be used; the message is one line, fit for a user."""
+
+
+class Resampler:
+    """Resample a stream of blocks exactly as if the whole signal had been resampled at once.
+
+    Each block is resampled with enough context on both sides to cover the windowed-sinc filter,
+    and block boundaries are kept on the grid where input and output samples coincide, so the
+    concatenated output equals ``torchaudio.functional.resample`` of the concatenated input
+    (within float tolerance) away from the signal's two ends.
+    """
+
+    def __init__(self, orig_freq: int, new_freq: int = SAMPLE_RATE) -> None:
+        if orig_freq <= 0 or new_freq <= 0:
+            raise AudioError(f"sample rates must be positive, got {orig_freq} -> {new_freq}")
+        gcd = math.gcd(orig_freq, new_freq)
+        self.orig_freq = orig_freq
+        self.new_freq = new_freq
+        self._orig_step = orig_freq // gcd  # input samples per output "grid" step
+        self._new_step = new_freq // gcd
+        # torchaudio's kernel (lowpass_filter_width=6) reaches ~6 * orig/new input samples; 64 more
+        # is margin. Rounded up to the grid so trimmed output stays aligned.
+        reach = 6 * max(1.0, orig_freq / new_freq) + 64
+        self._context = self._orig_step * math.ceil(reach / self._orig_step)
+        self._buffer = torch.zeros(0)
+        self._left = 0  # samples of already-emitted history at the start of _buffer
+
+    def _resample(self, samples: torch.Tensor) -> torch.Tensor:
+        return torchaudio.functional.resample(samples, self.orig_freq, self.new_freq)
+
+    def process(self, samples: torch.Tensor) -> torch.Tensor:
+        """Feed input samples and get the output that is final so far.
+
+        Args:
+            samples: (samples,) float32 mono input at ``orig_freq``.
+
+        Returns:
+            (samples,) float32 output at ``new_freq``; it lags the input by the filter context.
+        """
+        if self.orig_freq == self.new_freq:
+            return samples
+        self._buffer = torch.cat([self._buffer, samples.float()])
+        # Emit whole grid steps, keeping `context` samples of look-ahead unconsumed.
+        available = len(self._buffer) - self._left - self._context
+        ready = available // self._orig_step * self._orig_step
+        if ready <= 0:
+            return torch.zeros(0)
+        out = self._resample(self._buffer[: self._left + ready + self._context])
+        skip = self._left // self._orig_step * self._new_step
+        result = out[skip : skip + ready // self._orig_step * self._new_step]
+        keep_from = max(0, self._left + ready - self._context)
+        self._buffer = self._buffer[keep_from:]
+        self._left = self._left + ready - keep_from
+        return result
+
+    def flush(self) -> torch.Tensor:
+        """Return the output for all input still held back; the resampler is then empty.
+
+        Returns:
+            (samples,) float32 output at ``new_freq``.
+        """
+        if self.orig_freq == self.new_freq or len(self._buffer) <= self._left:
+            return torch.zeros(0)
+        out = self._resample(self._buffer)
+        skip = self._left // self._orig_step * self._new_step
+        total = math.ceil((len(self._buffer) - self._left) * self.new_freq / self.orig_freq)
+        self._buffer = torch.zeros(0)
+        self._left = 0
+        return out[skip : skip + total]
+
+
+def to_mono(samples: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Mix any channel layout down to mono float32.
+
+    Args:
+        samples: (samples,) or (samples, channels) audio, any numeric dtype.
+
+    Returns:
+        (samples,) float32.
+    """
+    tensor = torch.as_tensor(np.asarray(samples))
+    if tensor.dtype == torch.int16:
+        tensor = tensor.float() / 32768.0
+    elif tensor.dtype == torch.int32:
+        tensor = tensor.float() / 2147483648.0
+    elif tensor.dtype == torch.uint8:
+        tensor = (tensor.float() - 128.0) / 128.0
+    tensor = tensor.float()
+    if tensor.ndim == 2:
+        tensor = tensor.mean(dim=1)
+    elif tensor.ndim != 1:
+        raise AudioError(
+            f"audio must be 1-D or (samples, channels), got shape {tuple(tensor.shape)}"
+        )
+    return tensor
+
+
+def _check_finite(block: torch.Tensor, name: str) -> None:
+    if not torch.isfinite(block).all():
+        raise AudioError(f"{name}: audio contains NaN or infinite samples")
+
+
+def _soundfile_blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarray, int]]:
+    with soundfile.SoundFile(str(path)) as file:
+        block_frames = max(1, int(block_seconds * file.samplerate))
+        while True:
+            block = file.read(block_frames, dtype="float32", always_2d=True)
+            if len(block) == 0:
+                return
+            yield block, file.samplerate
+
+
+def _ffmpeg_blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarray, int]]:
+    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1",
+               "-ar", str(SAMPLE_RATE), "-"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    block_bytes = int(block_seconds * SAMPLE_RATE) * 4
+    try:
+        while chunk := process.stdout.read(block_bytes):
+            usable = len(chunk) // 4 * 4
+            yield np.frombuffer(chunk[:usable], dtype=np.float32).reshape(-1, 1), SAMPLE_RATE
+    finally:
+        process.stdout.close()
+        error = process.stderr.read().decode(errors="replace").strip().splitlines()
+        if process.wait() != 0:
+            reason = error[-1] if error else "ffmpeg failed"
+            raise AudioError(f"{path}: cannot decode audio ({reason})")
+
+
+def iter_audio(
+    path: str | Path, block_seconds: float = BLOCK_SECONDS, sample_rate: int = SAMPLE_RATE
+) -> Iterator[torch.Tensor]:
+    """Decode an audio file block by block as float32 mono at ``sample_rate``.
+
+    Args:
+        path: Any file soundfile reads (wav, flac, ogg, mp3, aiff, ...), or one ffmpeg reads when
+            the ffmpeg program is installed (m4a, aac, wma, webm).
+        block_seconds: Length of the decoded blocks, which bounds memory use.
+        sample_rate: Output sample rate.
+
+    Yields:
+        (samples,) float32 blocks in [-1, 1] (for well-formed files); their concatenation is the
+        whole file.
+
+    Raises:
+        AudioError: Missing, empty or unreadable file, or NaN/infinite samples.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: file is empty")
+    blocks: Iterator[tuple[np.ndarray, int]]
+    if path.suffix.lower() in _FFMPEG_ONLY:
+        if shutil.which("ffmpeg") is None:
+            raise AudioError(f"{path}: {path.suffix} files need the ffmpeg program (not found)")
+        blocks = _ffmpeg_blocks(path, block_seconds)
+    else:
+        try:
+            with soundfile.SoundFile(str(path)):
+                pass
+        except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
+            if shutil.which("ffmpeg") is None:
+                reason = str(error).split(":")[-1].strip() or "unknown format"
+                raise AudioError(f"{path}: not a readable audio file ({reason})") from None
+            blocks = _ffmpeg_blocks(path, block_seconds)
+        else:
+            blocks = _soundfile_blocks(path, block_seconds)
+    resampler: Resampler | None = None
+    for block, rate in blocks:
+        mono = to_mono(block)
+        _check_finite(mono, str(path))
+        if resampler is None:
+            resampler = Resampler(rate, sample_rate)
+        out = resampler.process(mono)
+        if len(out):
+            yield out
+    if resampler is not None:
+        tail = resampler.flush()
+        if len(tail):
+            yield tail
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """Read a whole audio file as float32 mono at ``sample_rate``.
+
+    Args:
+        path: An audio file (see :func:`iter_audio`).
+        sample_rate: Output sample rate.
+
+    Returns:
+        (samples,) float32; zero samples for a valid file that holds no audio.
+
+    Raises:
+        AudioError: Missing, empty or unreadable file, or NaN/infinite samples.
+    """
+    blocks = list(iter_audio(path, sample_rate=sample_rate))
+    return torch.cat(blocks) if blocks else torch.zeros(0)
+
+
+def prepare_waveform(
+    waveform: np.ndarray | torch.Tensor, sample_rate: int, target_rate: int = SAMPLE_RATE
+) -> torch.Tensor:
+    """Bring an in-memory waveform to float32 mono at ``target_rate``.
+
+    Args:
+        waveform: (samples,) or (samples, channels) audio; integer dtypes are scaled to [-1, 1].
+        sample_rate: Rate of ``waveform``.
+        target_rate: Output rate.
+
+    Returns:
+        (samples,) float32.
+
+    Raises:
+        AudioError: Bad shape or rate, or NaN/infinite samples.
+    """
+    mono = to_mono(waveform)
+    _check_finite(mono, "waveform")
+    if sample_rate == target_rate:
+        return mono.contiguous()
+    resampler = Resampler(sample_rate, target_rate)
+    return torch.cat([resampler.process(mono), resampler.flush()])
+
+
+def save_audio(path: str | Path, waveform: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> None:
+    """Write mono float audio as 16-bit PCM (format from the suffix), atomically.
+
+    Args:
+        path: Destination (.wav or .flac).
+        waveform: (samples,) float32 in [-1, 1].
+        sample_rate: Sample rate of ``waveform``.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp{path.suffix}")
+    data = waveform.detach().clamp(-1.0, 1.0).cpu().numpy()
+    soundfile.write(str(temporary), data, sample_rate, subtype="PCM_16")
+    temporary.replace(path)

@@ -1,0 +1,287 @@
+"""File and waveform transcription: audio -> log-probs -> text or a command, with word times.
+
+Long recordings are decoded block by block and cut into segments at quiet points, so memory stays
+bounded whatever the file's length; each segment is decoded on its own and the word times are put
+back on the file's clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from speechrnn.audio import SAMPLE_RATE, AudioError, iter_audio, prepare_waveform
+from speechrnn.checkpoint import load_acoustic_model, resolve_model_path
+from speechrnn.decoding import (
+    DEFAULT_COMMAND_THRESHOLD,
+    CommandDecoder,
+    Hypothesis,
+    align_words,
+    decode,
+    hypothesis_confidence,
+)
+from speechrnn.model import AcousticModel
+
+MAX_SEGMENT_SECONDS = 30.0  # longest stretch given to the bidirectional model at once
+MIN_SEGMENT_SECONDS = 20.0  # cuts are made at the quietest point between these two
+_ENERGY_WINDOW = 800  # 50 ms at 16 kHz, the resolution of the quiet-point search
+
+AudioInput = str | Path | np.ndarray | torch.Tensor
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognized word and its time span in seconds from the start of the audio."""
+
+    word: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a transcription returns.
+
+    Attributes:
+        text: The transcript; in command mode, the accepted command or "" when rejected.
+        confidence: In [0, 1].
+        command: The accepted command exactly as given, or None (also None without commands).
+        words: Words with start/end times in seconds.
+        duration: Audio length in seconds.
+    """
+
+    text: str
+    confidence: float
+    command: str | None = None
+    words: tuple[Word, ...] = field(default_factory=tuple)
+    duration: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        values = asdict(self)
+        values["words"] = [asdict(word) for word in self.words]
+        return values
+
+
+def _quietest_cut(samples: torch.Tensor, low: int, high: int) -> int:
+    """Sample index in [low, high) at the centre of the quietest 50 ms window."""
+    region = samples[low:high]
+    windows = len(region) // _ENERGY_WINDOW
+    if windows == 0:
+        return high
+    energy = region[: windows * _ENERGY_WINDOW].reshape(windows, _ENERGY_WINDOW).pow(2).mean(1)
+    return low + int(energy.argmin()) * _ENERGY_WINDOW + _ENERGY_WINDOW // 2
+
+
+def segment_stream(
+    blocks: Iterable[torch.Tensor],
+    sample_rate: int = SAMPLE_RATE,
+    max_seconds: float = MAX_SEGMENT_SECONDS,
+    min_seconds: float = MIN_SEGMENT_SECONDS,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """Regroup a stream of audio blocks into segments cut at quiet points.
+
+    Args:
+        blocks: (samples,) float32 blocks of one signal.
+        sample_rate: Their sample rate.
+        max_seconds: No segment is longer.
+        min_seconds: No segment but the last is shorter.
+
+    Yields:
+        (offset in samples of the segment's start, (samples,) segment).
+    """
+    max_samples, min_samples = int(max_seconds * sample_rate), int(min_seconds * sample_rate)
+    buffer, offset = torch.zeros(0), 0
+    for block in blocks:
+        buffer = torch.cat([buffer, block])
+        while len(buffer) > max_samples:
+            cut = _quietest_cut(buffer, min_samples, max_samples)
+            yield offset, buffer[:cut]
+            buffer, offset = buffer[cut:], offset + cut
+    if len(buffer) or offset == 0:
+        yield offset, buffer
+
+
+class Recognizer:
+    """A loaded model ready to transcribe files, waveforms or log-probs."""
+
+    def __init__(self, model: AcousticModel, name: str = "") -> None:
+        self.model = model.eval()
+        self.name = name
+
+    @property
+    def sample_rate(self) -> int:
+        """The rate the model listens at."""
+        return self.model.feature_config.sample_rate
+
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds per log-prob frame."""
+        return self.model.output_frame_seconds
+
+    @torch.no_grad()
+    def log_probs(self, waveform: torch.Tensor) -> torch.Tensor:
+        """CTC log-probabilities of a waveform (no segmentation: keep it under a minute).
+
+        Args:
+            waveform: (samples,) float32 mono at :attr:`sample_rate`.
+
+        Returns:
+            (frames, vocab_size).
+        """
+        return self.model.log_probs(waveform)
+
+    def decode_log_probs(
+        self,
+        log_probs: torch.Tensor,
+        commands: CommandDecoder | None = None,
+        beam_size: int = 1,
+        time_offset: float = 0.0,
+        duration: float | None = None,
+    ) -> Result:
+        """Turn log-probabilities into a Result.
+
+        Args:
+            log_probs: (frames, vocab_size) of one utterance or segment.
+            commands: Command-list decoder, or None for free transcription.
+            beam_size: 1 for greedy, more for CTC prefix beam search.
+            time_offset: Seconds added to every word time.
+            duration: Audio seconds this covers (defaults to frames x frame seconds).
+
+        Returns:
+            The Result.
+        """
+        if duration is None:
+            duration = log_probs.shape[0] * self.frame_seconds
+        if commands is not None:
+            match = commands.decode(log_probs)
+            words: tuple[Word, ...] = ()
+            if match.command is not None:
+                tokens = commands.tokens_of(match.command)
+                words = self._words(log_probs, tokens, time_offset)
+            return Result(
+                text=match.command or "",
+                confidence=match.confidence,
+                command=match.command,
+                words=words,
+                duration=duration,
+            )
+        hypothesis: Hypothesis = decode(log_probs, beam_size=beam_size)
+        return Result(
+            text=hypothesis.text,
+            confidence=hypothesis_confidence(log_probs, hypothesis),
+            words=self._words(log_probs, hypothesis.tokens, time_offset),
+            duration=duration,
+        )
+
+    def _words(
+        self, log_probs: torch.Tensor, tokens: Sequence[int], time_offset: float
+    ) -> tuple[Word, ...]:
+        spans = align_words(log_probs, tokens)
+        step = self.frame_seconds
+        return tuple(
+            Word(span.word, round(time_offset + span.start_frame * step, 3),
+                 round(time_offset + span.end_frame * step, 3))
+            for span in spans
+        )  # fmt: skip
+
+    def _blocks(self, audio: AudioInput, sample_rate: int | None) -> Iterator[torch.Tensor]:
+        if isinstance(audio, str | Path):
+            if sample_rate is not None:
+                raise ValueError("sample_rate is only for waveforms; files carry their own")
+            yield from iter_audio(audio, sample_rate=self.sample_rate)
+            return
+        if sample_rate is None:
+            raise ValueError("a waveform needs its sample_rate")
+        yield prepare_waveform(audio, sample_rate, self.sample_rate)
+
+    def transcribe(
+        self,
+        audio: AudioInput,
+        sample_rate: int | None = None,
+        commands: Sequence[str] | CommandDecoder | None = None,
+        beam_size: int = 1,
+        command_threshold: float = DEFAULT_COMMAND_THRESHOLD,
+    ) -> Result:
+        """Transcribe a file or a waveform.
+
+        Args:
+            audio: A path to an audio file, or a (samples,) / (samples, channels) waveform.
+            sample_rate: The waveform's rate (required for waveforms, not allowed for files).
+            commands: Phrases to choose from (the result is one of them, or rejected), or None
+                for free transcription.
+            beam_size: 1 for greedy decoding; more for CTC prefix beam search.
+            command_threshold: Acceptance threshold for command mode; higher rejects more.
+
+        Returns:
+            The Result.
+
+        Raises:
+            AudioError: Unreadable audio, or NaN/infinite samples.
+            ValueError: Bad arguments (for example an empty command list).
+        """
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+        decoder = (
+            commands
+            if isinstance(commands, CommandDecoder) or commands is None
+            else CommandDecoder(commands, threshold=command_threshold)
+        )
+        segments: list[Result] = []
+        all_log_probs: list[torch.Tensor] = []
+        total_samples = 0
+        for offset, segment in segment_stream(self._blocks(audio, sample_rate), self.sample_rate):
+            total_samples = offset + len(segment)
+            log_probs = self.log_probs(segment)
+            if decoder is not None:
+                # A command is decided on the whole clip, so keep every segment's frames.
+                all_log_probs.append(log_probs)
+            else:
+                duration = len(segment) / self.sample_rate
+                segments.append(
+                    self.decode_log_probs(
+                        log_probs, None, beam_size, offset / self.sample_rate, duration
+                    )
+                )
+        duration = total_samples / self.sample_rate
+        if decoder is not None:
+            return self.decode_log_probs(torch.cat(all_log_probs), decoder, duration=duration)
+        return _join(segments, duration)
+
+
+def _join(segments: list[Result], duration: float) -> Result:
+    """Merge the Results of consecutive segments of one recording."""
+    if len(segments) == 1:
+        return Result(segments[0].text, segments[0].confidence, None, segments[0].words, duration)
+    text = " ".join(r.text for r in segments if r.text)
+    weights = [max(r.duration, 1e-6) for r in segments]
+    confidence = sum(r.confidence * w for r, w in zip(segments, weights, strict=True)) / sum(
+        weights
+    )
+    words = tuple(word for r in segments for word in r.words)
+    return Result(text, confidence, None, words, duration)
+
+
+def load_model(name_or_path: str | Path | None = None) -> Recognizer:
+    """Load a bundled model by name, or a checkpoint file.
+
+    Args:
+        name_or_path: None for the bundled default model, a bundled name (see
+            :func:`speechrnn.available_models`), or a checkpoint path.
+
+    Returns:
+        A Recognizer.
+
+    Raises:
+        CheckpointError: Unknown name, unreadable file or failed checksum.
+    """
+    path = resolve_model_path(name_or_path)
+    return Recognizer(load_acoustic_model(path), name=str(name_or_path or path.stem))
+
+
+__all__ = ["AudioError", "Recognizer", "Result", "Word", "load_model", "segment_stream"]

@@ -1,0 +1,133 @@
+"""Tests for speechrnn.audio: formats, rates, channels, bad input, block-wise resampling."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+import torchaudio
+
+from speechrnn.audio import (
+    SAMPLE_RATE,
+    AudioError,
+    Resampler,
+    iter_audio,
+    load_audio,
+    prepare_waveform,
+)
+
+
+def _sine(rate: int, seconds: float = 1.0, frequency: float = 440.0) -> np.ndarray:
+    time = np.arange(int(rate * seconds)) / rate
+    return (0.5 * np.sin(2 * np.pi * frequency * time)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("subtype", "suffix", "rate", "channels"),
+    [
+        ("PCM_16", ".wav", 16000, 1),
+        ("PCM_U8", ".wav", 16000, 1),  # 8-bit
+        ("PCM_24", ".wav", 16000, 1),  # 24-bit
+        ("FLOAT", ".wav", 16000, 1),
+        ("PCM_16", ".wav", 44100, 2),  # stereo 44.1 kHz
+        ("PCM_16", ".flac", 48000, 1),
+        ("VORBIS", ".ogg", 22050, 1),
+        ("MPEG_LAYER_III", ".mp3", 44100, 1),
+    ],
+)
+def test_formats_become_16k_mono(
+    tmp_path: Path, subtype: str, suffix: str, rate: int, channels: int
+) -> None:
+    tone = _sine(rate)
+    data = np.stack([tone] * channels, axis=1) if channels > 1 else tone
+    path = tmp_path / f"clip{suffix}"
+    soundfile.write(str(path), data, rate, subtype=subtype)
+    audio = load_audio(path)
+    assert audio.dtype == torch.float32 and audio.ndim == 1
+    assert abs(len(audio) - SAMPLE_RATE) < 0.06 * SAMPLE_RATE  # mp3 adds encoder padding
+    # The tone's level survives (8-bit and lossy codecs within a few percent).
+    rms = float(audio[2000:-2000].pow(2).mean().sqrt())
+    assert rms == pytest.approx(0.5 / np.sqrt(2), rel=0.08)
+
+
+def test_stereo_is_averaged(tmp_path: Path) -> None:
+    left, right = _sine(16000), np.zeros(16000, dtype=np.float32)
+    path = tmp_path / "stereo.wav"
+    soundfile.write(str(path), np.stack([left, right], axis=1), 16000, subtype="FLOAT")
+    assert torch.allclose(load_audio(path), torch.from_numpy(left) / 2, atol=1e-6)
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000])
+def test_block_resampling_equals_whole(tmp_path: Path, rate: int) -> None:
+    signal = torch.randn(rate * 3) * 0.1
+    whole = torchaudio.functional.resample(signal, rate, SAMPLE_RATE)
+    path = tmp_path / "noise.wav"
+    soundfile.write(str(path), signal.numpy(), rate, subtype="FLOAT")
+    blocks = list(iter_audio(path, block_seconds=0.37))  # many blocks, not aligned to anything
+    assert len(blocks) > 3
+    streamed = torch.cat(blocks)
+    assert len(streamed) == len(whole)
+    assert torch.allclose(streamed, whole, atol=1e-5)
+
+
+def test_resampler_with_random_chunks() -> None:
+    generator = torch.Generator().manual_seed(1)
+    signal = torch.randn(48000 * 2, generator=generator)
+    resampler = Resampler(48000, SAMPLE_RATE)
+    pieces, start = [], 0
+    while start < len(signal):
+        size = int(torch.randint(1, 3000, (1,), generator=generator))
+        pieces.append(resampler.process(signal[start : start + size]))
+        start += size
+    pieces.append(resampler.flush())
+    expected = torchaudio.functional.resample(signal, 48000, SAMPLE_RATE)
+    assert torch.allclose(torch.cat(pieces), expected, atol=1e-5)
+
+
+def test_waveform_input_integer_and_stereo() -> None:
+    samples = (np.stack([_sine(8000)] * 2, axis=1) * 32767).astype(np.int16)
+    audio = prepare_waveform(samples, 8000)
+    assert len(audio) == 16000 and float(audio.abs().max()) == pytest.approx(0.5, abs=0.02)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(AudioError, match="no such file"):
+        load_audio(tmp_path / "missing.wav")
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.wav"
+    path.write_bytes(b"")
+    with pytest.raises(AudioError, match="empty"):
+        load_audio(path)
+
+
+def test_text_file_named_wav(tmp_path: Path) -> None:
+    path = tmp_path / "notes.wav"
+    path.write_text("this is not audio\n" * 20)
+    with pytest.raises(AudioError, match="not a readable audio file"):
+        load_audio(path)
+
+
+def test_zero_samples_is_valid_and_empty(tmp_path: Path) -> None:
+    path = tmp_path / "nothing.wav"
+    soundfile.write(str(path), np.zeros(0, dtype=np.int16), 16000, subtype="PCM_16")
+    assert load_audio(path).shape == (0,)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nan_and_inf_samples_are_rejected(tmp_path: Path, bad: float) -> None:
+    data = _sine(16000)
+    data[100] = bad
+    path = tmp_path / "bad.wav"
+    soundfile.write(str(path), data, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="NaN or infinite"):
+        load_audio(path)
+    with pytest.raises(AudioError, match="NaN or infinite"):
+        prepare_waveform(data, 16000)
+
+
+def test_directory_is_not_audio(tmp_path: Path) -> None:
+    with pytest.raises(AudioError, match="directory"):
+        load_audio(tmp_path)

@@ -1,0 +1,214 @@
+"""Tests for speechrnn.cli: output formats, exit codes, and bad input without tracebacks."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from conftest import TrainedModel
+
+from speechrnn.cli import main
+
+JSON_KEYS = {"path", "text", "command", "confidence", "duration", "rtf", "words"}
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+def test_transcribes_files_and_folders(
+    trained_model: TrainedModel, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = str(trained_model.path)
+    code, out, _ = run(["transcribe", *map(str, trained_model.clips), "--model", model], capsys)
+    assert code == 0
+    lines = [line.split("\t") for line in out.splitlines()]
+    assert lines == [
+        [str(c), p] for c, p in zip(trained_model.clips, trained_model.phrases, strict=True)
+    ]
+    folder = trained_model.clips[0].parent
+    code, out, _ = run(["transcribe", str(folder), "--model", model], capsys)
+    assert code == 0 and sorted(out.splitlines()) == sorted(
+        f"{c}\t{p}" for c, p in zip(trained_model.clips, trained_model.phrases, strict=True)
+    )
+
+
+def test_json_schema(trained_model: TrainedModel, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        [
+            "transcribe",
+            str(trained_model.clips[2]),
+            "--model",
+            str(trained_model.path),
+            "--json",
+            "--beam-size",
+            "4",
+        ],
+        capsys,
+    )
+    assert code == 0
+    record = json.loads(out)
+    assert set(record) == JSON_KEYS
+    assert record["text"] == "go forward" and record["command"] is None
+    assert 0 <= record["confidence"] <= 1 and record["duration"] > 0 and record["rtf"] > 0
+    assert [w["word"] for w in record["words"]] == ["go", "forward"]
+    assert all(
+        set(w) == {"word", "start", "end"} and w["start"] < w["end"] for w in record["words"]
+    )
+
+
+def test_commands_mode(
+    trained_model: TrainedModel, tone_wav: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commands_file = tmp_path / "commands.txt"
+    commands_file.write_text("# my commands\nyes\nstop\n\ngo forward\nturn left\n")
+    inputs = [str(trained_model.clips[1]), str(tone_wav)]
+    for flags in (
+        ["--commands", "yes, stop,go forward,turn left"],
+        ["--commands-file", str(commands_file)],
+    ):
+        code, out, _ = run(
+            ["transcribe", *inputs, "--model", str(trained_model.path), "--json", *flags], capsys
+        )
+        assert code == 0
+        accepted, rejected = (json.loads(line) for line in out.splitlines())
+        assert accepted["command"] == "stop" and accepted["text"] == "stop"
+        assert rejected["command"] is None and rejected["text"] == ""
+    code, out, _ = run(
+        ["transcribe", *inputs, "--model", str(trained_model.path), "--commands", "yes,stop"],
+        capsys,
+    )
+    assert out.splitlines() == [f"{inputs[0]}\tstop", f"{inputs[1]}\t"]
+
+
+def _write(path: Path, data: np.ndarray, rate: int = 16000, subtype: str = "PCM_16") -> Path:
+    soundfile.write(str(path), data, rate, subtype=subtype)
+    return path
+
+
+def test_bad_files_fail_one_by_one(
+    trained_model: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    text = tmp_path / "text.wav"
+    text.write_text("hello\n" * 100)
+    nan = np.zeros(16000, dtype=np.float32)
+    nan[5] = np.nan
+    bad = [
+        tmp_path / "missing.wav",
+        empty,
+        text,
+        _write(tmp_path / "nan.wav", nan, subtype="FLOAT"),
+    ]
+    good = trained_model.clips[0]
+    code, out, err = run(
+        ["transcribe", *map(str, bad), str(good), "--model", str(trained_model.path)], capsys
+    )
+    assert code == 1
+    assert out.splitlines() == [f"{good}\tyes"]  # the good file is still transcribed
+    errors = err.strip().splitlines()
+    assert len(errors) == len(bad)
+    for line, path in zip(errors, bad, strict=True):
+        assert line.startswith("speechrnn: error: ") and str(path) in line
+
+
+def test_zero_samples_and_odd_formats_succeed(
+    trained_model: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    zero = _write(tmp_path / "zero.wav", np.zeros(0, dtype=np.int16))
+    clip, rate = soundfile.read(str(trained_model.clips[1]), dtype="float32")
+    stereo_44k = np.repeat(np.stack([clip, clip], 1), 2, axis=0)  # 22.05 kHz -> 44.1 kHz, stereo
+    files = [
+        zero,
+        _write(tmp_path / "8bit.wav", clip, rate, "PCM_U8"),
+        _write(tmp_path / "24bit.wav", clip, rate, "PCM_24"),
+        _write(tmp_path / "float.wav", clip, rate, "FLOAT"),
+        _write(tmp_path / "stereo44k.wav", stereo_44k, 2 * rate),
+    ]
+    code, out, _ = run(
+        ["transcribe", *map(str, files), "--model", str(trained_model.path), "--json"], capsys
+    )
+    assert code == 0
+    records = [json.loads(line) for line in out.splitlines()]
+    assert records[0]["text"] == "" and records[0]["duration"] == 0 and records[0]["rtf"] is None
+    assert [r["text"] for r in records[1:]] == ["stop"] * 4
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param([], "", id="no-command"),
+        pytest.param(["transcribe"], "", id="no-files"),
+        pytest.param(["transcribe", "x.wav", "--beam-size", "0"], "must be >= 1", id="beam-size"),
+        pytest.param(["transcribe", "x.wav", "--threads", "two"], "whole number", id="threads"),
+        pytest.param(
+            ["transcribe", "x.wav", "--commands", "a", "--commands-file", "f"],
+            "not allowed",
+            id="both-lists",
+        ),
+        pytest.param(
+            ["transcribe", "x.wav", "--model", "nowhere.pt"],
+            "not a checkpoint file nor a bundled model",
+            id="model",
+        ),
+        pytest.param(
+            ["transcribe", "x.wav", "--commands", " , "],
+            "command list is empty",
+            id="empty-commands",
+        ),
+        pytest.param(
+            ["transcribe", "x.wav", "--commands-file", "nope.txt"],
+            "cannot read commands file",
+            id="commands-file",
+        ),
+        pytest.param(["frobnicate"], "invalid choice", id="unknown-command"),
+    ],
+)
+def test_usage_errors_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(argv, capsys)
+    assert code == 2 and out == ""
+    assert message in err
+
+
+def test_unspeakable_command_is_a_usage_error(
+    trained_model: TrainedModel, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(
+        [
+            "transcribe",
+            str(trained_model.clips[0]),
+            "--model",
+            str(trained_model.path),
+            "--commands",
+            "yes,!!!",
+        ],
+        capsys,
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_console_script_and_module(trained_model: TrainedModel) -> None:
+    for command in (["speechrnn"], [sys.executable, "-m", "speechrnn"]):
+        done = subprocess.run(
+            [
+                *command,
+                "transcribe",
+                str(trained_model.clips[0]),
+                "--model",
+                str(trained_model.path),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"{trained_model.clips[0]}\tyes\n"

@@ -1,0 +1,94 @@
+"""Tests for speechrnn.transcribe: the Recognizer API, long-file segmentation, commands."""
+
+import itertools
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TrainedModel
+
+from speechrnn import load_model
+from speechrnn.audio import SAMPLE_RATE, load_audio, save_audio
+from speechrnn.transcribe import MAX_SEGMENT_SECONDS, MIN_SEGMENT_SECONDS, segment_stream
+
+
+def test_segment_stream_cuts_at_quiet_points() -> None:
+    rate = 1000
+    loud = torch.ones(rate * 25)
+    signal = torch.cat([loud, torch.zeros(rate), loud, torch.zeros(rate // 2), loud[: rate * 5]])
+    blocks = signal.split(3333)
+    segments = list(segment_stream(blocks, rate, max_seconds=30, min_seconds=20))
+    assert torch.equal(torch.cat([s for _, s in segments]), signal)
+    offsets = [offset for offset, _ in segments]
+    assert offsets == sorted(offsets) and offsets[0] == 0
+    for (offset, segment), (next_offset, _) in itertools.pairwise(segments):
+        assert offset + len(segment) == next_offset
+        assert 20 * rate <= len(segment) <= 30 * rate
+        assert float(signal[next_offset]) == 0.0  # every cut lies in silence
+
+
+def test_segment_stream_of_nothing_yields_one_empty_segment() -> None:
+    assert [len(s) for _, s in segment_stream([], 16000)] == [0]
+
+
+def test_file_and_waveform_agree(trained_model: TrainedModel) -> None:
+    model = load_model(trained_model.path)
+    for clip, phrase in zip(trained_model.clips, trained_model.phrases, strict=True):
+        from_file = model.transcribe(clip)
+        assert from_file.text == phrase
+        assert from_file.command is None
+        assert 0.0 <= from_file.confidence <= 1.0
+        assert [w.word for w in from_file.words] == phrase.split()
+        assert all(0 <= w.start < w.end <= from_file.duration + 0.05 for w in from_file.words)
+        waveform = load_audio(clip)
+        from_waveform = model.transcribe(waveform.numpy(), sample_rate=SAMPLE_RATE)
+        assert from_waveform.text == phrase
+        stereo_48k = torch.stack([waveform, waveform], 1).repeat_interleave(3, 0)
+        assert model.transcribe(stereo_48k, sample_rate=48000).text == phrase
+
+
+def test_beam_search_agrees_on_clear_clips(trained_model: TrainedModel) -> None:
+    model = load_model(trained_model.path)
+    for clip, phrase in zip(trained_model.clips, trained_model.phrases, strict=True):
+        assert model.transcribe(clip, beam_size=8).text == phrase
+
+
+def test_commands_pick_and_reject(trained_model: TrainedModel, tone_wav: Path) -> None:
+    model = load_model(trained_model.path)
+    commands = ["Yes", "Stop", "go forward", "no"]
+    for clip, phrase in zip(trained_model.clips, trained_model.phrases, strict=True):
+        result = model.transcribe(clip, commands=commands)
+        assert result.command is not None and result.command.lower() == phrase
+        assert result.text == result.command
+    rejected = model.transcribe(tone_wav, commands=commands)
+    assert rejected.command is None and rejected.text == ""
+    silence = model.transcribe(torch.zeros(SAMPLE_RATE), sample_rate=SAMPLE_RATE, commands=commands)
+    assert silence.command is None
+
+
+def test_long_file_is_segmented(trained_model: TrainedModel, tmp_path: Path) -> None:
+    """A recording longer than one segment is cut in silence and its word times stay on the
+    file's clock."""
+    clip = load_audio(trained_model.clips[0])  # "yes"
+    gap = torch.zeros(SAMPLE_RATE)
+    repeats = int(MAX_SEGMENT_SECONDS * 2.2 / ((len(clip) + len(gap)) / SAMPLE_RATE)) + 1
+    path = tmp_path / "long.wav"
+    save_audio(path, torch.cat([torch.cat([clip, gap]) for _ in range(repeats)]))
+    result = load_model(trained_model.path).transcribe(path)
+    assert result.duration > 2 * MAX_SEGMENT_SECONDS
+    # The tiny model never heard two words in a row, so it may not put spaces between repeats.
+    assert result.text.replace(" ", "") == "yes" * repeats
+    starts = [w.start for w in result.words]
+    assert starts == sorted(starts)
+    assert starts[-1] > 2 * MIN_SEGMENT_SECONDS  # later segments keep the file's clock
+    assert result.words[-1].end <= result.duration + 0.05
+
+
+def test_bad_arguments(trained_model: TrainedModel) -> None:
+    model = load_model(trained_model.path)
+    with pytest.raises(ValueError, match="sample_rate"):
+        model.transcribe(torch.zeros(100))
+    with pytest.raises(ValueError, match="beam_size"):
+        model.transcribe(trained_model.clips[0], beam_size=0)
+    with pytest.raises(ValueError):
+        model.transcribe(trained_model.clips[0], commands=[])
