@@ -1,0 +1,32 @@
+"""README's two set-up-and-go commands stay true: CI runs the test command verbatim, and the
+first command names files that exist."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    quick_start = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.+?)\n```", quick_start)
+
+
+def test_readme_opens_with_exactly_two_commands() -> None:
+    commands = _readme_commands()
+    assert len(commands) == 2
+    assert all("\n" not in command for command in commands)  # one line each: copy, paste, go
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert _readme_commands()[1] in ci_lines
+
+
+def test_first_command_transcribes_the_bundled_sample() -> None:
+    command = _readme_commands()[0]
+    assert "speechrnn transcribe" in command
+    sample = re.search(r"(speechrnn/assets/\S+\.wav)", command)
+    assert sample is not None and (ROOT / sample.group(1)).is_file()
+    assert (ROOT / "scripts" / "setup.sh").is_file()
