@@ -10,6 +10,7 @@ Example:
 
 from speechrnn.audio import SAMPLE_RATE, AudioError, load_audio
 from speechrnn.checkpoint import CheckpointError, available_models
+from speechrnn.streaming import StreamingRecognizer
 from speechrnn.transcribe import Recognizer, Result, Word, load_model
 
 __version__ = "0.1.0"
@@ -20,6 +21,7 @@ __all__ = [
     "CheckpointError",
     "Recognizer",
     "Result",
+    "StreamingRecognizer",
     "Word",
     "__version__",
     "available_models",

@@ -17,6 +17,7 @@ import numpy as np
 import soundfile
 import torch
 import torchaudio.functional
+import torchaudio.transforms
 
 SAMPLE_RATE = 16000  # the model's rate: every input is brought to it
 BLOCK_SECONDS = 30.0  # decoding block; 30 s of 48 kHz stereo float32 is 11.5 MB
@@ -55,9 +56,14 @@ class Resampler:
         self._context = self._orig_step * math.ceil(reach / self._orig_step)
         self._buffer = torch.zeros(0)
         self._left = 0  # samples of already-emitted history at the start of _buffer
+        # The same filter as torchaudio.functional.resample (bit for bit, with a float32 kernel),
+        # built once: rebuilding it per call costs ~2.5 ms for 44.1 kHz, 5% of a core on 50 ms
+        # microphone blocks.
+        self._transform = torchaudio.transforms.Resample(orig_freq, new_freq, dtype=torch.float32)
 
     def _resample(self, samples: torch.Tensor) -> torch.Tensor:
-        return torchaudio.functional.resample(samples, self.orig_freq, self.new_freq)
+        result: torch.Tensor = self._transform(samples)
+        return result
 
     def process(self, samples: torch.Tensor) -> torch.Tensor:
         """Feed input samples and get the output that is final so far.
