@@ -1,0 +1,65 @@
+"""Bundle a trained checkpoint as the package's default model.
+
+    python recipes/synthetic/export.py RUN_DIR/best.pt [--name default]
+
+Writes ``speechrnn/assets/<name>.pt`` (model only, float16 weights: half the size, and the outputs
+differ from float32 by far less than the decoding margins) atomically, and records its sha256 in
+``speechrnn/assets/models.json``, which ``speechrnn.load_model`` checks on every load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from speechrnn.checkpoint import (
+    ASSETS,
+    CheckpointError,
+    load_acoustic_model,
+    read_checkpoint,
+    save_model,
+    sha256_of,
+)
+
+
+def export(checkpoint: Path, name: str) -> Path:
+    """Write the bundled copy of ``checkpoint`` and register it; returns its path."""
+    payload = read_checkpoint(checkpoint)
+    model = load_acoustic_model(checkpoint)
+    # Keep where the weights came from (step, dev scores), none of the optimizer state.
+    training = payload.get("training", {})
+    provenance = {
+        "source_checkpoint": checkpoint.name,
+        **{k: training[k] for k in ("step", "epoch", "best_wer", "best_cer", "best_step",
+                                    "audio_seconds", "elapsed_seconds") if k in training},
+    }  # fmt: skip
+    target = ASSETS / f"{name}.pt"
+    save_model(model, target, extra={"provenance": provenance}, half_precision=True)
+    registry_path = ASSETS / "models.json"
+    registry = json.loads(registry_path.read_text()) if registry_path.is_file() else {}
+    registry[name] = {"file": target.name, "sha256": sha256_of(target)}
+    temporary = registry_path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n")
+    temporary.replace(registry_path)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Bundle a checkpoint as a packaged model.")
+    parser.add_argument("checkpoint", type=Path, help="a training checkpoint (best.pt, last.pt)")
+    parser.add_argument("--name", default="default", help="bundled model name (default: default)")
+    args = parser.parse_args(argv)
+    try:
+        target = export(args.checkpoint, args.name)
+    except CheckpointError as problem:
+        print(f"export: error: {problem}", file=sys.stderr)
+        return 2
+    size_mb = target.stat().st_size / 1e6
+    print(f"{target} ({size_mb:.2f} MB) registered as {args.name!r}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

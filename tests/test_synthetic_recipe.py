@@ -1,0 +1,122 @@
+"""Tests of recipes/synthetic: plan, silence trimming, and a tiny espeak-ng build end to end."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import soundfile
+
+from speechrnn.tokenizer import normalize_text
+
+RECIPE_DIR = Path(__file__).resolve().parents[1] / "recipes" / "synthetic"
+MANIFEST_KEYS = {"audio", "text", "duration", "engine", "voice", "category"}
+
+
+@pytest.fixture(scope="module")
+def prepare() -> ModuleType:
+    """The recipe's prepare.py (it puts its folder on sys.path for its sibling modules)."""
+    if str(RECIPE_DIR) not in sys.path:
+        sys.path.insert(0, str(RECIPE_DIR))
+    return importlib.import_module("prepare")
+
+
+def _read_manifest(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _snapshot(folder: Path) -> dict[str, int]:
+    return {
+        path.relative_to(folder).as_posix(): path.stat().st_mtime_ns
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
+def test_trim_silence_leaves_the_same_margin_around_speech(prepare: ModuleType) -> None:
+    rate = prepare.SAMPLE_RATE
+    tone = 0.5 * np.sin(2 * np.pi * 220 * np.arange(rate // 2) / rate).astype(np.float32)
+    margin = round(prepare.MARGIN_SECONDS * rate)
+    for lead, tail in ((rate, rate // 3), (0, 0)):
+        audio = np.concatenate([np.zeros(lead, np.float32), tone, np.zeros(tail, np.float32)])
+        trimmed = prepare.trim_silence(audio)
+        # Speech frames are found to 20 ms; the margin is exact and zero-padded when missing.
+        assert abs(len(trimmed) - (len(tone) + 2 * margin)) <= rate // 50
+        assert np.all(trimmed[: margin - rate // 100] == 0)
+    with pytest.raises(ValueError, match="no speech"):
+        prepare.trim_silence(np.zeros(rate, np.float32))
+
+
+def test_plan_is_deterministic_and_holds_voices_out(prepare: ModuleType) -> None:
+    engines = importlib.import_module("tts_engines")
+    voices = {
+        "espeak": engines.EspeakEngine.voices,
+        "flite": engines.FliteEngine.voices,
+        "festival": engines.FestivalEngine.voices,
+        "piper": engines.PiperEngine.voices,
+    }
+    profile = prepare.PROFILES["small"]
+    plan = prepare.build_plan(profile, voices, seed=3)
+    assert plan == prepare.build_plan(profile, voices, seed=3)
+    assert plan != prepare.build_plan(profile, voices, seed=4)
+    assert len({u.uid for u in plan}) == len(plan)
+    for utterance in plan:
+        assert utterance.text == normalize_text(utterance.text) != ""
+        assert prepare.is_held_out(utterance.engine, utterance.voice) == (utterance.split == "dev")
+    counts = {split: sum(u.split == split for u in plan) for split in prepare.SPLITS}
+    assert 0.04 < counts["dev"] / len(plan) < 0.15
+    # Held-out voices exist in every engine with more than one voice, never in piper.
+    dev_engines = {u.engine for u in plan if u.split == "dev"}
+    assert dev_engines == {"espeak", "flite", "festival"}
+    # Dev sentences are texts that train never says.
+    train_sentences = {u.text for u in plan if u.split == "train" and u.category == "sentence"}
+    assert not train_sentences & {
+        u.text for u in plan if u.split == "dev" and u.category == "sentence"
+    }
+
+
+@pytest.mark.skipif(
+    shutil.which("espeak-ng") is None,
+    reason="espeak-ng is not installed (apt-get install espeak-ng)",
+)
+def test_tiny_espeak_build_is_valid_idempotent_and_resumable(
+    prepare: ModuleType, tmp_path: Path
+) -> None:
+    out = tmp_path / "corpus"
+    argv = ["--out", str(out), "--engines", "espeak", "--limit", "12", "--no-progress"]
+    assert prepare.main([*argv, "--jobs", "2"]) == 0
+
+    manifests = {split: _read_manifest(out / f"{split}.jsonl") for split in prepare.SPLITS}
+    assert len(manifests["train"]) + len(manifests["dev"]) == 12
+    assert manifests["dev"], "a limited plan still keeps a dev utterance"
+    for split, rows in manifests.items():
+        for row in rows:
+            assert set(row) == MANIFEST_KEYS
+            assert row["engine"] == "espeak"
+            assert row["text"] == normalize_text(str(row["text"])) != ""
+            assert str(row["audio"]).startswith(f"audio/{split}/")
+            assert prepare.is_held_out(row["engine"], row["voice"]) == (split == "dev")
+            info = soundfile.info(str(out / str(row["audio"])))
+            assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+            assert info.frames > 0
+            assert row["duration"] == pytest.approx(info.frames / info.samplerate, abs=1e-3)
+    train_voices = {row["voice"] for row in manifests["train"]}
+    assert not train_voices & {row["voice"] for row in manifests["dev"]}
+    assert (out / ".completed").exists()
+
+    before = _snapshot(out)
+    assert prepare.main([*argv, "--jobs", "1"]) == 0
+    assert _snapshot(out) == before, "a second run must not touch anything"
+
+    victim = out / str(manifests["train"][0]["audio"])
+    victim.unlink()
+    assert prepare.main([*argv, "--jobs", "1"]) == 0
+    assert victim.exists()
+    assert soundfile.info(str(victim)).frames > 0
+    assert _read_manifest(out / "train.jsonl") == manifests["train"]
