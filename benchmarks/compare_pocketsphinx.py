@@ -1,0 +1,696 @@
+"""speechrnn next to pocketsphinx on real human speech, in one run, on the same audio and lists.
+
+The sets come from Debian's ``pocketsphinx-testdata`` (see ``real_speech.py``; fetched with
+``apt-get download`` + ``dpkg -x`` into a cache on first use): open-vocabulary clips, whole
+utterances as commands, single words cut from the recordings, out-of-list speech, silence and
+generated noise. Optionally (``--synthetic-dev``) the held-out synthetic voices too, clean and
+through a telephone band.
+
+How each system is run:
+
+- speechrnn: ``speechrnn.load_model(--model)``; open vocabulary with ``Recognizer.transcribe``
+  (greedy, or ``--beam-size``); command lists with ``CommandDecoder`` (accepts the best phrase
+  when its statistic reaches ``--command-threshold``, else rejects).
+- pocketsphinx (PyPI 5.x, bundled US-English model, default settings): open vocabulary with its
+  default language model; command lists two ways, both given exactly the same phrases:
+  a JSGF grammar ``public <command> = phrase | phrase | ...;`` (forced choice among the phrases;
+  a rejection is counted when it returns no hypothesis or an empty one, which it does when only
+  silence/filler paths survive), and keyword spotting (``kws``: every phrase a keyphrase with one
+  threshold; the spotted keyphrase with the highest posterior is the answer, none spotted is a
+  rejection). pocketsphinx's documentation says kws thresholds must be tuned on test data, so the
+  kws threshold is swept over a grid and the best one on these very clips is reported ("oracle":
+  an upper bound for pocketsphinx). speechrnn is reported at its default threshold and, for
+  symmetry, at its oracle threshold picked the same way (best in-list accuracy minus false-accept
+  rate, per list).
+
+Scores: WER/CER with ``speechrnn.metrics`` (texts normalized by ``speechrnn.tokenizer``; the
+abbreviations "mr", "mrs", "dr" in a hypothesis count as the spoken words). Command accuracy: the
+right phrase accepted (a rejection is an error). False-accept rate: out-of-list clips for which
+any phrase was accepted. RTF: decoding seconds / audio seconds on one thread (torch set to one
+thread; pocketsphinx is single-threaded). Model size: the files loaded. Load time: building the
+recognizer from files already on disk, after imports.
+
+    .venv/bin/python benchmarks/compare_pocketsphinx.py [--model PATH] [--json]
+        [--testdata .../pocketsphinx/test/data] [--synthetic-dev DATA/dev.jsonl]
+
+Run it alone on the machine: timings taken beside another job are worthless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import real_speech
+import torch
+from real_speech import RATE, Clip, EvaluationSets
+
+import speechrnn
+from speechrnn.checkpoint import resolve_model_path
+from speechrnn.decoding import DEFAULT_COMMAND_THRESHOLD, CommandDecoder
+from speechrnn.metrics import char_error_rate, word_error_rate
+
+# A hypothesis's abbreviations that are spoken as words (pocketsphinx's LM writes "mr").
+SPOKEN_FORMS = {"mr": "mister", "mrs": "missus", "dr": "doctor"}
+# kws thresholds tried (pocketsphinx's docs suggest 1e-5 .. 1e-50; its default is 1e-30).
+KWS_THRESHOLDS = (1e-40, 1e-30, 1e-20, 1e-10, 1e-5, 1e-1, 1e2, 1e5, 1e10)
+KWS_DEFAULT_THRESHOLD = 1e-30
+# speechrnn thresholds tried for its oracle row (its statistic is a log-probability <= 0).
+SPEECHRNN_THRESHOLDS = tuple(-x / 10 for x in range(0, 61))
+
+
+def log(message: str) -> None:
+    """Progress to stderr."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def spoken(text: str) -> str:
+    """Replace written abbreviations by the words said."""
+    return " ".join(SPOKEN_FORMS.get(word, word) for word in text.lower().split())
+
+
+# --- outcomes and scores -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """What a recognizer made of one clip given a command list."""
+
+    command: str | None  # accepted phrase, None when rejected
+    best: str | None = None  # top candidate even when rejected (None: nothing found)
+    score: float | None = None  # rejection statistic, when the system exposes one
+
+
+@dataclass
+class CommandRun:
+    """Outcomes of one system in one mode on one list: in-list and out-of-list clips."""
+
+    inside: list[CommandOutcome] = field(default_factory=list)
+    inside_refs: list[str] = field(default_factory=list)
+    outside: dict[str, list[CommandOutcome]] = field(default_factory=dict)  # category -> outcomes
+    seconds: float = 0.0  # decoding time
+    audio_seconds: float = 0.0
+
+
+def accuracy(outcomes: Sequence[CommandOutcome], references: Sequence[str]) -> float:
+    """Share of clips whose accepted phrase is the reference (rejections are errors)."""
+    if not references:
+        return math.nan
+    return sum(o.command == r for o, r in zip(outcomes, references, strict=True)) / len(references)
+
+
+def false_accept_rate(outcomes: Sequence[CommandOutcome]) -> float:
+    """Share of out-of-list clips for which some phrase was accepted."""
+    if not outcomes:
+        return math.nan
+    return sum(o.command is not None for o in outcomes) / len(outcomes)
+
+
+def at_threshold(outcomes: Iterable[CommandOutcome], threshold: float) -> list[CommandOutcome]:
+    """Re-decide outcomes that carry a score: accept ``best`` iff ``score >= threshold``."""
+    decided = []
+    for o in outcomes:
+        accept = o.best is not None and o.score is not None and o.score >= threshold
+        decided.append(CommandOutcome(o.best if accept else None, o.best, o.score))
+    return decided
+
+
+def rescore(run: CommandRun, threshold: float) -> CommandRun:
+    """A CommandRun decided at another threshold (for systems whose outcomes carry scores)."""
+    return CommandRun(
+        inside=at_threshold(run.inside, threshold),
+        inside_refs=run.inside_refs,
+        outside={k: at_threshold(v, threshold) for k, v in run.outside.items()},
+        seconds=run.seconds,
+        audio_seconds=run.audio_seconds,
+    )
+
+
+def objective(run: CommandRun) -> float:
+    """What an oracle threshold maximizes: in-list accuracy - pooled false-accept rate."""
+    outside = [o for outcomes in run.outside.values() for o in outcomes]
+    fa = false_accept_rate(outside) if outside else 0.0
+    return accuracy(run.inside, run.inside_refs) - fa
+
+
+def pick_threshold(runs: dict[float, CommandRun]) -> float:
+    """The threshold whose run scores best (ties: the strictest, i.e. the largest)."""
+    return max(runs, key=lambda t: (round(objective(runs[t]), 9), t))
+
+
+def command_summary(run: CommandRun) -> dict[str, Any]:
+    """Accuracy, false-reject and false-accept rates of a run (JSON-ready)."""
+    summary: dict[str, Any] = {
+        "in_list": len(run.inside),
+        "accuracy": accuracy(run.inside, run.inside_refs),
+        "false_reject": sum(o.command is None for o in run.inside) / max(1, len(run.inside)),
+    }
+    for category, outcomes in run.outside.items():
+        summary[f"false_accept_{category}"] = false_accept_rate(outcomes)
+        summary[f"n_{category}"] = len(outcomes)
+    summary["seconds"] = run.seconds
+    summary["audio_seconds"] = run.audio_seconds
+    summary["rtf"] = run.seconds / run.audio_seconds if run.audio_seconds else math.nan
+    return summary
+
+
+# --- systems -------------------------------------------------------------------------------------
+
+
+def to_float(samples: np.ndarray) -> torch.Tensor:
+    """int16 PCM -> (samples,) float32 in [-1, 1)."""
+    return torch.from_numpy(samples.astype(np.float32) / 32768.0)
+
+
+class SpeechrnnSystem:
+    """speechrnn behind the comparison's interface."""
+
+    name = "speechrnn"
+
+    def __init__(self, model: str | None, beam_size: int, threshold: float) -> None:
+        path = resolve_model_path(model)
+        started = time.perf_counter()
+        self.recognizer = speechrnn.load_model(model)
+        self.load_seconds = time.perf_counter() - started
+        self.model_bytes = path.stat().st_size
+        self.model_files = [str(path)]
+        self.beam_size = beam_size
+        self.threshold = threshold
+        self._decoders: dict[tuple[str, ...], CommandDecoder] = {}
+
+    def transcribe(self, samples: np.ndarray) -> str:
+        """Open-vocabulary text of a clip."""
+        result = self.recognizer.transcribe(
+            to_float(samples), sample_rate=RATE, beam_size=self.beam_size
+        )
+        return result.text
+
+    def command(self, samples: np.ndarray, commands: tuple[str, ...]) -> CommandOutcome:
+        """Command-list decision for a clip (clips here are far below the 30 s segment size,
+        so decoding the clip's log-probs at once is what ``transcribe`` does)."""
+        decoder = self._decoders.get(commands)
+        if decoder is None:
+            decoder = self._decoders[commands] = CommandDecoder(commands, self.threshold)
+        match = decoder.decode(self.recognizer.log_probs(to_float(samples)))
+        best = match.best_phrase if math.isfinite(match.score) else None
+        return CommandOutcome(match.command, best, match.score)
+
+
+class PocketsphinxSystem:
+    """pocketsphinx 5 (bundled US-English model, default configuration)."""
+
+    name = "pocketsphinx"
+
+    def __init__(self) -> None:
+        import pocketsphinx
+
+        self._pocketsphinx = pocketsphinx
+        started = time.perf_counter()
+        # FATAL: grammar searches log an ERROR line for every clip no phrase fits (a rejection).
+        self.decoder = pocketsphinx.Decoder(loglevel="FATAL")
+        self.load_seconds = time.perf_counter() - started
+        self.lm_search = self.decoder.current_search()
+        config = self.decoder.config
+        self.model_files = [str(config["hmm"]), str(config["dict"]), str(config["lm"])]
+        sizes = [_disk_bytes(Path(p)) for p in self.model_files]
+        self.model_bytes = sum(sizes)
+        self.model_bytes_without_lm = sizes[0] + sizes[1]
+        self._folder = tempfile.TemporaryDirectory(prefix="compare-pocketsphinx-")
+        self._searches: dict[tuple[str, tuple[str, ...], float], str] = {}
+
+    def _decode(self, search: str, samples: np.ndarray) -> tuple[str | None, list[Any]]:
+        self.decoder.activate_search(search)
+        self.decoder.start_utt()
+        self.decoder.process_raw(samples.astype("<i2").tobytes(), full_utt=True)
+        self.decoder.end_utt()
+        hypothesis = self.decoder.hyp()
+        if hypothesis is None:
+            return None, []
+        return hypothesis.hypstr, list(self.decoder.seg())
+
+    def transcribe(self, samples: np.ndarray) -> str:
+        """Open-vocabulary text with the default language model."""
+        text, _ = self._decode(self.lm_search, samples)
+        return text or ""
+
+    def align(self, samples: np.ndarray, text: str) -> list[tuple[str, float, float]]:
+        """Forced word alignment (seconds), fillers and silences left out."""
+        self.decoder.set_align_text(text)
+        self.decoder.start_utt()
+        self.decoder.process_raw(samples.astype("<i2").tobytes(), full_utt=True)
+        self.decoder.end_utt()
+        if self.decoder.hyp() is None:
+            return []
+        words = []
+        for segment in self.decoder.seg():
+            word = segment.word.split("(")[0]  # "the(2)": an alternative pronunciation
+            if word.startswith(("<", "[", "+")):
+                continue
+            words.append((word, segment.start_frame / 100, (segment.end_frame + 1) / 100))
+        return words
+
+    def check_words(self, commands: Sequence[str]) -> None:
+        """Raise if a command word is missing from the dictionary."""
+        words = {word for command in commands for word in command.split()}
+        missing = sorted(word for word in words if not self.decoder.lookup_word(word))
+        if missing:
+            raise ValueError(f"not in pocketsphinx's dictionary: {', '.join(missing)}")
+
+    def _search(self, kind: str, commands: tuple[str, ...], threshold: float = 0.0) -> str:
+        key = (kind, commands, threshold)
+        if key not in self._searches:
+            name = f"{kind}{len(self._searches)}"
+            if kind == "jsgf":
+                alternatives = " | ".join(f"( {c} )" for c in commands)
+                grammar = f"#JSGF V1.0;\ngrammar commands;\npublic <command> = {alternatives};\n"
+                self.decoder.add_jsgf_string(name, grammar)
+            else:
+                path = Path(self._folder.name) / f"{name}.kws"
+                path.write_text("".join(f"{c} /{threshold:g}/\n" for c in commands))
+                self.decoder.add_kws(name, str(path))
+            self._searches[key] = name
+        return self._searches[key]
+
+    def grammar_command(self, samples: np.ndarray, commands: tuple[str, ...]) -> CommandOutcome:
+        """JSGF forced choice; no (or an empty) hypothesis is a rejection."""
+        text, _ = self._decode(self._search("jsgf", commands), samples)
+        text = " ".join((text or "").split())
+        return CommandOutcome(text or None, text or None)
+
+    def keyword_command(
+        self, samples: np.ndarray, commands: tuple[str, ...], threshold: float
+    ) -> CommandOutcome:
+        """Keyword spotting; the detection with the highest posterior wins, none is a rejection."""
+        _, segments = self._decode(self._search("kws", commands, threshold), samples)
+        if not segments:
+            return CommandOutcome(None)
+        best = " ".join(max(segments, key=lambda s: s.prob).word.split())
+        return CommandOutcome(best, best)
+
+
+def _disk_bytes(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+# --- running -------------------------------------------------------------------------------------
+
+
+def run_open(
+    transcribe: Callable[[np.ndarray], str], clips: Sequence[Clip]
+) -> tuple[list[str], float]:
+    """Transcribe every clip; return the hypotheses and the decoding seconds."""
+    hypotheses, seconds = [], 0.0
+    for clip in clips:
+        started = time.perf_counter()
+        hypotheses.append(transcribe(clip.samples))
+        seconds += time.perf_counter() - started
+    return hypotheses, seconds
+
+
+def open_scores(clips: Sequence[Clip], hypotheses: Sequence[str], seconds: float) -> dict[str, Any]:
+    """WER, CER and RTF of one system on one open-vocabulary set."""
+    references = [c.text for c in clips]
+    heard = [spoken(h) for h in hypotheses]
+    audio = sum(c.duration for c in clips)
+    return {
+        "clips": len(clips),
+        "wer": word_error_rate(references, heard),
+        "cer": char_error_rate(references, heard),
+        "rtf": seconds / audio if audio else math.nan,
+        "hypotheses": {c.id: h for c, h in zip(clips, hypotheses, strict=True)},
+    }
+
+
+def run_commands(
+    decide: Callable[[np.ndarray], CommandOutcome],
+    inside: Sequence[Clip],
+    outside: Mapping[str, Sequence[Clip]],
+) -> CommandRun:
+    """Decide every in-list and out-of-list clip with one system/mode/list."""
+    run = CommandRun(inside_refs=[c.text for c in inside])
+    for clips, target in [(inside, run.inside)] + [
+        (clips, run.outside.setdefault(k, [])) for k, clips in outside.items()
+    ]:
+        for clip in clips:
+            started = time.perf_counter()
+            target.append(decide(clip.samples))
+            run.seconds += time.perf_counter() - started
+            run.audio_seconds += clip.duration
+    return run
+
+
+@dataclass
+class ListSpec:
+    """One command list and the clips it is tried on."""
+
+    name: str  # "words" or "phrases"
+    commands: tuple[str, ...]
+    inside: list[Clip]
+    outside: dict[str, list[Clip]]
+
+
+def list_specs(sets: EvaluationSets) -> list[ListSpec]:
+    """The single-word and the phrase list, each with its in-list and reject clips."""
+    return [
+        ListSpec(
+            "words",
+            sets.word_commands,
+            sets.words_in,
+            {"out_of_list": sets.words_out, "silence": sets.silence, "noise": sets.noise},
+        ),
+        ListSpec(
+            "phrases",
+            sets.phrase_commands,
+            sets.phrases_in,
+            {"out_of_list": sets.phrases_out, "silence": sets.silence, "noise": sets.noise},
+        ),
+    ]
+
+
+def command_rows(
+    speech: SpeechrnnSystem, sphinx: PocketsphinxSystem | None, specs: Sequence[ListSpec]
+) -> dict[str, dict[str, Any]]:
+    """Every command-mode row: system/mode -> list -> summary (and the threshold used)."""
+    rows: dict[str, dict[str, Any]] = {}
+    default = f"speechrnn (threshold {speech.threshold:g})"
+    oracle = "speechrnn (oracle threshold)"
+    rows[default], rows[oracle] = {}, {}
+    for spec in specs:
+        log(f"speechrnn: {spec.name} list")
+        run = run_commands(
+            partial(speech.command, commands=spec.commands), spec.inside, spec.outside
+        )
+        rows[default][spec.name] = command_summary(run) | {"threshold": speech.threshold}
+        rows[default][spec.name].update(_details(run, spec))
+        rescored = {t: rescore(run, t) for t in SPEECHRNN_THRESHOLDS}
+        chosen = pick_threshold(rescored)
+        rows[oracle][spec.name] = command_summary(rescored[chosen]) | {"threshold": chosen}
+    if sphinx is None:
+        return rows
+    grammar, kws, kws_default = (
+        "pocketsphinx JSGF grammar",
+        "pocketsphinx keywords (oracle threshold)",
+        f"pocketsphinx keywords (default {KWS_DEFAULT_THRESHOLD:g})",
+    )
+    rows[grammar], rows[kws], rows[kws_default] = {}, {}, {}
+    for spec in specs:
+        sphinx.check_words(spec.commands)
+        log(f"pocketsphinx: {spec.name} list, grammar")
+        run = run_commands(
+            partial(sphinx.grammar_command, commands=spec.commands), spec.inside, spec.outside
+        )
+        rows[grammar][spec.name] = command_summary(run)
+        rows[grammar][spec.name].update(_details(run, spec))
+        sweep: dict[float, CommandRun] = {}
+        for threshold in KWS_THRESHOLDS:
+            log(f"pocketsphinx: {spec.name} list, keywords at {threshold:g}")
+            sweep[threshold] = run_commands(
+                partial(sphinx.keyword_command, commands=spec.commands, threshold=threshold),
+                spec.inside,
+                spec.outside,
+            )
+        chosen = pick_threshold(sweep)
+        rows[kws][spec.name] = command_summary(sweep[chosen]) | {"threshold": chosen}
+        rows[kws][spec.name].update(_details(sweep[chosen], spec))
+        rows[kws][spec.name]["sweep"] = {
+            f"{t:g}": {k: v for k, v in command_summary(r).items() if k != "rtf"}
+            for t, r in sweep.items()
+        }
+        rows[kws_default][spec.name] = command_summary(sweep[KWS_DEFAULT_THRESHOLD]) | {
+            "threshold": KWS_DEFAULT_THRESHOLD
+        }
+    return rows
+
+
+def _details(run: CommandRun, spec: ListSpec) -> dict[str, Any]:
+    """Per-clip outcomes, and in-list accuracy by how single words were cut."""
+    details: dict[str, Any] = {"outcomes": _outcome_record(run, spec)}
+    cuts = sorted({clip.cut for clip in spec.inside if clip.cut})
+    if cuts:
+        details["accuracy_by_cut"] = {}
+        for cut in cuts:
+            pairs = [
+                (o, c.text) for o, c in zip(run.inside, spec.inside, strict=True) if c.cut == cut
+            ]
+            details["accuracy_by_cut"][cut] = {
+                "clips": len(pairs),
+                "accuracy": accuracy([o for o, _ in pairs], [r for _, r in pairs]),
+            }
+    return details
+
+
+def _outcome_record(run: CommandRun, spec: ListSpec) -> dict[str, str | None]:
+    """Clip id -> accepted phrase, for the JSON report."""
+    record = {c.id: o.command for c, o in zip(spec.inside, run.inside, strict=True)}
+    for category, clips in spec.outside.items():
+        for clip, outcome in zip(clips, run.outside[category], strict=True):
+            record[f"{category}:{clip.id}"] = outcome.command
+    return record
+
+
+# --- synthetic voices ----------------------------------------------------------------------------
+
+
+def synthetic_clips(manifest: Path, limit: int) -> tuple[list[Clip], list[Clip]]:
+    """Up to ``limit`` clips spread evenly over a manifest, clean and through a telephone band."""
+    from speechrnn.audio import load_audio
+    from speechrnn.augmentation import telephone
+    from speechrnn.data import read_manifest
+
+    utterances = read_manifest(manifest)
+    if limit and len(utterances) > limit:
+        step = len(utterances) / limit
+        utterances = [utterances[int(i * step)] for i in range(limit)]
+    clean: list[Clip] = []
+    narrow: list[Clip] = []
+    for utterance in utterances:
+        waveform = load_audio(utterance.audio)
+        start = round(utterance.offset * RATE)
+        waveform = waveform[start : start + round(utterance.duration * RATE)]
+        for target, signal in ((clean, waveform), (narrow, telephone(waveform, RATE))):
+            pcm = np.clip(np.round(signal.numpy() * 32768.0), -32768, 32767).astype(np.int16)
+            target.append(Clip(utterance.id, pcm, utterance.text, "synthetic"))
+    return clean, narrow
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+def _pct(value: float) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{100 * value:.1f}%"
+
+
+def _ratio(value: float) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown tables."""
+    lines = []
+    sets = report["sets"]
+    lines.append(
+        f"Real speech: {sets['open_vocabulary']} open-vocabulary clips "
+        f"({sets['open_vocabulary_seconds']} s), {sets['words_in']} in-list and "
+        f"{sets['words_out']} out-of-list single words (cuts: {sets['word_cuts']}), "
+        f"{sets['phrases_in']} in-list and {sets['phrases_out']} out-of-list utterances, "
+        f"{sets['silence']} silence and {sets['noise']} noise clips; lists of "
+        f"{sets['word_commands']} words and {sets['phrase_commands']} phrases."
+    )
+    if sets.get("synthetic"):
+        lines[-1] += f" Synthetic held-out voices: {sets['synthetic']} clips."
+    lines += ["", "| system | WER real | CER real |"]
+    synthetic = any("synthetic_clean" in s for s in report["open"].values())
+    if synthetic:
+        lines[-1] += " WER synth. clean | WER synth. phone |"
+    lines[-1] += " RTF (1 thread) | model size | load |"
+    lines.append("|" + "---|" * (lines[-1].count("|") - 1))
+    for name, row in report["open"].items():
+        real = row["real"]
+        cells = [name, _pct(real["wer"]), _pct(real["cer"])]
+        if synthetic:
+            cells += [
+                _pct(row.get("synthetic_clean", {}).get("wer", math.nan)),
+                _pct(row.get("synthetic_telephone", {}).get("wer", math.nan)),
+            ]
+        system = report["systems"][name]
+        cells += [
+            _ratio(real["rtf"]),
+            f"{system['model_bytes'] / 1e6:.1f} MB",
+            f"{system['load_seconds']:.2f} s",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| command mode | words: accuracy | words: FA out-of-list | phrases: accuracy "
+        "| phrases: FA out-of-list | FA silence | FA noise | thresholds (words / phrases) | RTF |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in report["commands"].items():
+        words, phrases = row["words"], row["phrases"]
+        silence = _mean_rate(words, phrases, "silence")
+        noise = _mean_rate(words, phrases, "noise")
+        thresholds = "-"
+        if "threshold" in words:
+            thresholds = f"{words['threshold']:g} / {phrases['threshold']:g}"
+        audio = words["audio_seconds"] + phrases["audio_seconds"]
+        rtf = (words["seconds"] + phrases["seconds"]) / audio if audio else math.nan
+        lines.append(
+            f"| {name} | {_pct(words['accuracy'])} | {_pct(words['false_accept_out_of_list'])} "
+            f"| {_pct(phrases['accuracy'])} | {_pct(phrases['false_accept_out_of_list'])} "
+            f"| {_pct(silence)} | {_pct(noise)} | {thresholds} | {_ratio(rtf)} |"
+        )
+    lines.append("")
+    lines.append(
+        "FA = false accepts (share of clips that should be rejected but got a command); silence "
+        "and noise are pooled over both lists. Oracle thresholds are tuned on these very clips."
+    )
+    if report["sets"]["notes"]:
+        lines += ["", "Notes: " + "; ".join(report["sets"]["notes"])]
+    return "\n".join(lines)
+
+
+def _mean_rate(words: dict[str, Any], phrases: dict[str, Any], category: str) -> float:
+    accepted = words[f"false_accept_{category}"] * words[f"n_{category}"]
+    accepted += phrases[f"false_accept_{category}"] * phrases[f"n_{category}"]
+    total = words[f"n_{category}"] + phrases[f"n_{category}"]
+    return accepted / total if total else math.nan
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: None instead."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="speechrnn checkpoint (default: the bundled model)")
+    parser.add_argument(
+        "--testdata",
+        type=Path,
+        help="extracted pocketsphinx test data folder (default: fetch and cache)",
+    )
+    parser.add_argument("--cache-dir", type=Path, help="where the Debian package is extracted")
+    parser.add_argument(
+        "--synthetic-dev",
+        type=Path,
+        help="held-out synthetic manifest (DATA_ROOT/dev.jsonl); skipped if absent",
+    )
+    parser.add_argument(
+        "--synthetic-limit",
+        type=int,
+        default=200,
+        help="at most this many synthetic clips, spread over the manifest",
+    )
+    parser.add_argument("--beam-size", type=int, default=1, help="speechrnn beam (1: greedy)")
+    parser.add_argument(
+        "--command-threshold",
+        type=float,
+        default=DEFAULT_COMMAND_THRESHOLD,
+        help="speechrnn command acceptance threshold",
+    )
+    parser.add_argument(
+        "--skip-pocketsphinx",
+        action="store_true",
+        help="run speechrnn only (word cuts then need no aligner: pause cuts)",
+    )
+    parser.add_argument("--dump-clips", type=Path, help="write every evaluation clip here")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(1)
+    # Raises when already fixed in this process (e.g. under pytest): harmless then.
+    with contextlib.suppress(RuntimeError):
+        torch.set_num_interop_threads(1)
+    data = real_speech.fetch_testdata(args.cache_dir, args.testdata)
+    log(f"data: {data}")
+    sphinx = None
+    if not args.skip_pocketsphinx:
+        try:
+            sphinx = PocketsphinxSystem()
+        except ImportError:
+            log("pocketsphinx is not installed (pip install pocketsphinx): speechrnn only")
+    aligner = sphinx.align if sphinx is not None else real_speech.pause_aligner
+    sets = real_speech.build_sets(data, aligner)
+    if args.dump_clips:
+        for name in (
+            "open_vocabulary",
+            "words_in",
+            "words_out",
+            "phrases_in",
+            "phrases_out",
+            "silence",
+            "noise",
+        ):
+            real_speech.save_clips(args.dump_clips, getattr(sets, name), name)
+    speech = SpeechrnnSystem(args.model, args.beam_size, args.command_threshold)
+    systems: list[SpeechrnnSystem | PocketsphinxSystem] = [speech]
+    if sphinx is not None:
+        systems.append(sphinx)
+
+    synthetic: tuple[list[Clip], list[Clip]] | None = None
+    if args.synthetic_dev is not None:
+        if args.synthetic_dev.is_file():
+            synthetic = synthetic_clips(args.synthetic_dev, args.synthetic_limit)
+        else:
+            log(f"{args.synthetic_dev}: not found, synthetic voices skipped")
+
+    report: dict[str, Any] = {
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "torch_threads": torch.get_num_threads(),
+        },
+        "sets": sets.summary() | {"synthetic": len(synthetic[0]) if synthetic else 0},
+        "systems": {},
+        "open": {},
+    }
+    for system in systems:
+        name = system.name
+        report["systems"][name] = {
+            "model_files": system.model_files,
+            "model_bytes": system.model_bytes,
+            "load_seconds": system.load_seconds,
+        }
+        if isinstance(system, PocketsphinxSystem):
+            report["systems"][name]["model_bytes_without_lm"] = system.model_bytes_without_lm
+        system.transcribe(np.zeros(RATE, dtype=np.int16))  # warm-up: first calls allocate
+        log(f"{name}: open vocabulary")
+        hypotheses, seconds = run_open(system.transcribe, sets.open_vocabulary)
+        report["open"][name] = {"real": open_scores(sets.open_vocabulary, hypotheses, seconds)}
+        if synthetic is not None:
+            for key, clips in zip(
+                ("synthetic_clean", "synthetic_telephone"), synthetic, strict=True
+            ):
+                log(f"{name}: {key} ({len(clips)} clips)")
+                hypotheses, seconds = run_open(system.transcribe, clips)
+                report["open"][name][key] = open_scores(clips, hypotheses, seconds)
+    report["commands"] = command_rows(speech, sphinx, list_specs(sets))
+    if args.json:
+        print(json.dumps(_finite(report), indent=2))
+    else:
+        print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,327 @@
+"""benchmarks/compare_pocketsphinx.py and benchmarks/real_speech.py on tiny made-up inputs.
+
+The real data (Debian's pocketsphinx-testdata) is not needed: a fake package folder with the same
+layout is built from noise bursts, one burst per "word". The pocketsphinx parts are skipped when
+it is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from conftest import TrainedModel
+
+from speechrnn.audio import load_audio
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))
+
+import compare_pocketsphinx as compare  # noqa: E402
+import real_speech  # noqa: E402
+from real_speech import RATE, Clip  # noqa: E402
+
+CARDS_GRAM = """#JSGF v1.0;
+grammar cards;
+public <cards> = <card>;
+<card> = <rank> [ of ] <suits>;
+<suits> = clubs | hearts;
+<rank> = ace | two | ten | queen;
+"""
+
+
+def bursts(pattern: str, seed: int = 0) -> np.ndarray:
+    """int16 audio: 'w' a 0.3 s noise burst (a word), '_' a 0.3 s near-silent pause."""
+    rng = np.random.default_rng(seed)
+    pieces = []
+    for symbol in pattern:
+        length = int(0.3 * RATE)
+        if symbol == "w":
+            envelope = np.sin(np.linspace(0, np.pi, length)) ** 0.3
+            pieces.append(0.3 * envelope * rng.standard_normal(length))
+        else:
+            pieces.append(1e-4 * rng.standard_normal(length))
+    return np.clip(np.concatenate(pieces) * 32768, -32768, 32767).astype(np.int16)
+
+
+def make_testdata(root: Path) -> Path:
+    """A folder laid out like the package's test/data, with bursts for words."""
+    (root / "librivox").mkdir(parents=True)
+    (root / "cards").mkdir()
+    (root / "tidigits").mkdir()
+    (root / "librivox" / "transcription").write_text("<s> he was not </s> (book-1)\n")
+    soundfile.write(str(root / "librivox" / "book-1.wav"), bursts("_w_w_w_"), RATE)
+    (root / "cards" / "cards.transcription").write_text(
+        "<s> ten of clubs </s> (001)\n<s> queen </s> (002)\n"
+    )
+    soundfile.write(str(root / "cards" / "001.wav"), bursts("_w_w_w_", 1), RATE)
+    soundfile.write(str(root / "cards" / "002.wav"), bursts("_w_", 2), RATE)
+    (root / "cards" / "cards.gram").write_text(CARDS_GRAM)
+    bursts("_w_w_w_w_", 3).astype("<i2").tofile(root / "goforward.raw")
+    (root / "tidigits" / "tidigits.lsn").write_text("one two (man.ah.12a)\noh (woman.ak.ob)\n")
+    bursts("_w_w_", 4).astype("<i2").tofile(root / "tidigits" / "dhd.12.raw")
+    bursts("_w_", 5).astype("<i2").tofile(root / "something.raw")
+    return root
+
+
+def as_pcm(path: Path) -> np.ndarray:
+    """Any audio file as 16 kHz int16."""
+    return (load_audio(path).numpy() * 32767).astype(np.int16)
+
+
+def island_aligner(samples: np.ndarray, text: str) -> list[tuple[str, float, float]]:
+    """Words on the bursts (what a perfect aligner would say for the fake data)."""
+    return real_speech.pause_aligner(samples, text)
+
+
+# --- real_speech --------------------------------------------------------------------------------
+
+
+def test_parse_transcription_drops_markers() -> None:
+    text = "<s> ten of  clubs </s> (001)\none oh (man.ah.1oa)\nno id here\n"
+    assert real_speech.parse_transcription(text) == {"001": "ten of clubs", "man.ah.1oa": "one oh"}
+
+
+@pytest.mark.parametrize(
+    ("file_id", "expected"),
+    [
+        ("dhd.2934z", "two nine three four zero"),
+        ("man.ah.111a", "one one one"),
+        ("woman.ak.ooa", "oh oh"),
+        ("woman.ak.za", "zero"),
+        ("something", None),
+    ],
+)
+def test_tidigits_names_spell_digits(file_id: str, expected: str | None) -> None:
+    assert real_speech.tidigits_transcript(file_id) == expected
+
+
+def test_tidigits_convention_is_checked_against_the_lsn() -> None:
+    assert real_speech.tidigits_convention_holds({"man.ah.35oa": "three five oh"})
+    assert not real_speech.tidigits_convention_holds({"man.ah.35oa": "three five zero"})
+    assert not real_speech.tidigits_convention_holds({})
+
+
+def test_grammar_alternatives() -> None:
+    assert real_speech.grammar_alternatives(CARDS_GRAM, "suits") == ("clubs", "hearts")
+    with pytest.raises(ValueError, match="no rule <colour>"):
+        real_speech.grammar_alternatives(CARDS_GRAM, "colour")
+
+
+def test_speech_islands_find_bursts_and_ignore_short_dips() -> None:
+    islands = real_speech.speech_islands(bursts("_w_w_"))
+    assert [(round(s / 30), round(e / 30)) for s, e in islands] == [(1, 2), (3, 4)]
+    # A 50 ms dip inside a word (a stop closure) is not a pause.
+    samples = bursts("_w_").copy()
+    samples[int(0.4 * RATE) : int(0.45 * RATE)] = 0
+    assert len(real_speech.speech_islands(samples)) == 1
+
+
+def test_cut_words_at_pauses_and_at_aligned_boundaries() -> None:
+    # Three bursts: the first alone ("pause" cut); the last two words share one stretch of speech.
+    samples = bursts("_w_ww_")
+    clip = Clip("c", samples, "go forward ten", "test")
+    alignment = [("go", 0.3, 0.6), ("forward", 0.9, 1.2), ("ten", 1.2, 1.5)]
+    cuts = real_speech.cut_words(clip, alignment)
+    assert [(w, m) for w, _, _, m in cuts] == [
+        ("go", "pause"),
+        ("forward", "aligned"),
+        ("ten", "aligned"),
+    ]
+    go, forward, ten = cuts
+    assert go[1] < 0.3 * RATE < 0.6 * RATE < go[2] <= 0.75 * RATE  # some pause, not the next word
+    assert forward[2] == ten[1]
+    assert abs(forward[2] - 1.2 * RATE) <= 0.05 * RATE  # snapped within 50 ms
+
+
+def test_pause_aligner_needs_one_island_per_word() -> None:
+    assert [w for w, _, _ in real_speech.pause_aligner(bursts("_w_w_"), "five five")] == [
+        "five",
+        "five",
+    ]
+    assert real_speech.pause_aligner(bursts("_w_w_"), "ten of clubs") == []
+
+
+def test_build_sets_from_a_package_layout(tmp_path: Path) -> None:
+    data = make_testdata(tmp_path / "data")
+    sets = real_speech.build_sets(data, island_aligner)
+    texts = {c.id: c.text for c in sets.open_vocabulary}
+    assert texts == {
+        "book-1": "he was not",
+        "cards-001": "ten of clubs",
+        "cards-002": "queen",
+        "goforward": "go forward ten meters",
+        "dhd.12": "one two",
+    }
+    assert sets.word_commands[:10] == real_speech.DIGITS
+    assert set(sets.word_commands[10:]) == {"ace", "ten", "queen", "clubs", "hearts"}
+    assert sorted(c.text for c in sets.words_in) == ["clubs", "one", "queen", "ten", "ten", "two"]
+    # Out-of-list: words of at least three letters only ("he", "of", "go" are left out).
+    assert sorted(c.text for c in sets.words_out) == ["forward", "meters", "not", "was"]
+    assert all(c.cut == "pause" and c.samples.dtype == np.int16 for c in sets.words_in)
+    assert [c.id for c in sets.phrases_out] == ["book-1"]
+    assert "go forward ten meters" in sets.phrase_commands
+    assert set(real_speech.DISTRACTOR_PHRASES) <= set(sets.phrase_commands)
+    assert any("something.raw" in note for note in sets.notes)
+    assert sets.silence and sets.noise and all(not c.text for c in sets.silence + sets.noise)
+
+
+def test_save_clips_writes_audio_and_manifest(tmp_path: Path) -> None:
+    clip = Clip("cards-001#0-ten", bursts("_w_"), "ten", "cards", "pause")
+    real_speech.save_clips(tmp_path, [clip], "words")
+    record = json.loads((tmp_path / "words.jsonl").read_text())
+    assert record == {
+        "audio": "words/cards-001#0-ten.wav",
+        "text": "ten",
+        "source": "cards",
+        "cut": "pause",
+    }
+    assert len(soundfile.read(str(tmp_path / record["audio"]))[0]) == len(clip.samples)
+
+
+def test_fetch_prefers_a_given_folder_then_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = make_testdata(tmp_path / "given")
+    assert real_speech.fetch_testdata(testdata=data) == data
+    with pytest.raises(real_speech.TestDataError, match="not a pocketsphinx test data folder"):
+        real_speech.fetch_testdata(testdata=tmp_path)
+
+    def no_download(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a completed cache must not be downloaded again")
+
+    monkeypatch.setattr(real_speech, "INSTALLED_DATA", tmp_path / "not-installed")
+    monkeypatch.setattr(subprocess, "run", no_download)
+    cache = tmp_path / "cache"
+    make_testdata(cache / real_speech.DATA_SUBDIR)
+    (cache / real_speech.COMPLETED).write_text("pocketsphinx-testdata_1_all.deb\n")
+    assert real_speech.fetch_testdata(cache) == cache / real_speech.DATA_SUBDIR
+
+
+# --- scoring ------------------------------------------------------------------------------------
+
+Outcome = compare.CommandOutcome
+
+
+def test_accuracy_counts_rejections_as_errors() -> None:
+    outcomes = [Outcome("ten"), Outcome(None, "two", -3.0), Outcome("two")]
+    assert compare.accuracy(outcomes, ["ten", "two", "nine"]) == pytest.approx(1 / 3)
+    assert compare.false_accept_rate([Outcome(None), Outcome("ten")]) == 0.5
+
+
+def test_thresholds_redecide_scored_outcomes() -> None:
+    outcomes = [Outcome(None, "ten", -2.0), Outcome("two", "two", -0.5)]
+    assert [o.command for o in compare.at_threshold(outcomes, -1.0)] == [None, "two"]
+    assert [o.command for o in compare.at_threshold(outcomes, -3.0)] == ["ten", "two"]
+    run = compare.CommandRun(
+        inside=outcomes,
+        inside_refs=["ten", "two"],
+        outside={"noise": [Outcome(None, "two", -2.5)]},
+    )
+    # -2.0 accepts both in-list clips and rejects the noise (-2.5): the best trade-off.
+    runs = {t: compare.rescore(run, t) for t in (-3.0, -2.0, -1.0, 0.0)}
+    assert compare.pick_threshold(runs) == -2.0
+    summary = compare.command_summary(runs[-2.0])
+    assert summary["accuracy"] == 1.0
+    assert summary["false_accept_noise"] == 0.0
+    assert summary["n_noise"] == 1
+
+
+def test_spoken_forms_of_abbreviations() -> None:
+    assert compare.spoken("And Mr John") == "and mister john"
+
+
+def test_run_commands_and_open_scores() -> None:
+    inside = [Clip("a", bursts("_w_"), "ten", "cards")]
+    outside = {"noise": [Clip("n", bursts("w"), "", "noise")]}
+    run = compare.run_commands(lambda samples: Outcome("ten", "ten"), inside, outside)
+    assert compare.accuracy(run.inside, run.inside_refs) == 1.0
+    assert compare.false_accept_rate(run.outside["noise"]) == 1.0
+    assert run.audio_seconds == pytest.approx(0.9 + 0.3)
+    clips = [Clip("a", bursts("_w_"), "ten of clubs", "cards")]
+    scores = compare.open_scores(clips, ["ten of club"], seconds=0.09)
+    assert scores["wer"] == pytest.approx(1 / 3)
+    assert scores["rtf"] == pytest.approx(0.1)
+
+
+def test_main_end_to_end_without_pocketsphinx(
+    trained_model: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = make_testdata(tmp_path / "data")
+    manifest = tmp_path / "dev.jsonl"
+    manifest.write_text(
+        "".join(
+            json.dumps({"audio": str(clip), "text": text}) + "\n"
+            for clip, text in zip(trained_model.clips, trained_model.phrases, strict=True)
+        )
+    )
+    argv = [
+        "--model",
+        str(trained_model.path),
+        "--testdata",
+        str(data),
+        "--skip-pocketsphinx",
+        "--synthetic-dev",
+        str(manifest),
+    ]
+    threads = torch.get_num_threads()
+    try:
+        assert compare.main([*argv, "--json"]) == 0
+    finally:
+        torch.set_num_threads(threads)  # main() pins one thread for its timings
+    report = json.loads(capsys.readouterr().out)
+    assert report["sets"]["open_vocabulary"] == 5
+    assert report["sets"]["synthetic"] == 3
+    open_scores = report["open"]["speechrnn"]
+    # The tiny model learned these very clips: clean synthetic speech is transcribed exactly.
+    assert open_scores["synthetic_clean"]["wer"] == 0.0
+    assert set(report["commands"]) == {"speechrnn (threshold -1)", "speechrnn (oracle threshold)"}
+    words = report["commands"]["speechrnn (threshold -1)"]["words"]
+    assert words["in_list"] == 6 and words["n_noise"] == 6
+    try:
+        assert compare.main(argv) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert "| speechrnn |" in capsys.readouterr().out
+
+
+def test_speechrnn_command_mode_on_learned_clips(trained_model: TrainedModel) -> None:
+    system = compare.SpeechrnnSystem(str(trained_model.path), beam_size=1, threshold=-1.0)
+    commands = tuple(trained_model.phrases)
+    for clip, phrase in zip(trained_model.clips, trained_model.phrases, strict=True):
+        pcm = as_pcm(clip)  # espeak-ng writes 22.05 kHz
+        outcome = system.command(pcm, commands)
+        assert outcome.command == phrase and outcome.best == phrase
+    assert system.model_bytes == trained_model.path.stat().st_size
+
+
+# --- pocketsphinx -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sphinx() -> compare.PocketsphinxSystem:
+    pytest.importorskip("pocketsphinx")
+    return compare.PocketsphinxSystem()
+
+
+def test_pocketsphinx_rejects_silence_and_aligns_speech(
+    sphinx: compare.PocketsphinxSystem, trained_model: TrainedModel
+) -> None:
+    commands = ("go forward", "stop", "yes")
+    silence = np.zeros(RATE, dtype=np.int16)
+    assert sphinx.grammar_command(silence, commands).command is None
+    assert sphinx.keyword_command(silence, commands, 1e-1).command is None
+    pcm = as_pcm(trained_model.clips[trained_model.phrases.index("go forward")])
+    words = sphinx.align(pcm, "go forward")
+    assert [w for w, _, _ in words] == ["go", "forward"]
+    assert 0 <= words[0][1] < words[0][2] <= words[1][1] < words[1][2] <= len(pcm) / RATE + 0.02
+    with pytest.raises(ValueError, match="not in pocketsphinx's dictionary"):
+        sphinx.check_words(["go qzxv"])
+    assert sphinx.model_bytes > sphinx.model_bytes_without_lm > 0
