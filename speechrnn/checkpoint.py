@@ -44,6 +44,10 @@ def atomic_save(obj: Any, path: str | Path) -> None:
             torch.save(obj, file)
             file.flush()
             os.fsync(file.fileno())
+        # mkstemp creates files readable by the owner only; give the usual umask-based mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -120,7 +120,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from speechrnn.checkpoint import CheckpointError
-    from speechrnn.decoding import DEFAULT_COMMAND_THRESHOLD, CommandDecoder
+    from speechrnn.decoding import CommandDecoder
     from speechrnn.transcribe import load_model
 
     if args.threads:
@@ -135,7 +135,8 @@ def run_transcribe(args: argparse.Namespace) -> int:
         threshold = args.command_threshold
         try:
             commands = CommandDecoder(
-                phrases, threshold=DEFAULT_COMMAND_THRESHOLD if threshold is None else threshold
+                phrases,
+                threshold=recognizer.command_threshold if threshold is None else threshold,
             )
         except ValueError as problem:
             raise UsageError(str(problem)) from None
@@ -309,7 +310,6 @@ def _listen(args: argparse.Namespace, stop: _StopRequest) -> int:
     import torch
 
     from speechrnn.checkpoint import CheckpointError
-    from speechrnn.decoding import DEFAULT_COMMAND_THRESHOLD
     from speechrnn.microphone import (
         AudioSource,
         FileSource,
@@ -358,7 +358,7 @@ def _listen(args: argparse.Namespace, stop: _StopRequest) -> int:
             config,
             commands=phrases,
             sample_rate=source.sample_rate,
-            command_threshold=DEFAULT_COMMAND_THRESHOLD if threshold is None else threshold,
+            command_threshold=threshold,
         )
     except ValueError as problem:
         raise UsageError(str(problem)) from None
@@ -585,7 +585,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from speechrnn.checkpoint import CheckpointError, load_acoustic_model, resolve_model_path
+    from speechrnn.checkpoint import (
+        CheckpointError,
+        model_from_checkpoint,
+        read_checkpoint,
+        resolve_model_path,
+    )
     from speechrnn.data import DataError, SpeechDataset, prepare_recipe, read_manifest
     from speechrnn.decoding import DEFAULT_COMMAND_THRESHOLD, CommandDecoder
     from speechrnn.training import evaluate, summarize_commands
@@ -599,7 +604,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     phrases = read_commands(args.commands, args.commands_file)
     try:
         checkpoint = resolve_model_path(args.checkpoint)
-        model = load_acoustic_model(checkpoint)
+        payload = read_checkpoint(checkpoint)
+        model = model_from_checkpoint(payload)
+        # A bundled model carries its calibrated threshold; other checkpoints use the default.
+        model_threshold = float(payload.get("command_threshold", DEFAULT_COMMAND_THRESHOLD))
     except CheckpointError as problem:
         raise UsageError(str(problem)) from None
     speech_commands = args.recipe == "speech_commands"
@@ -622,7 +630,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         threshold = args.command_threshold
         try:
             decoder = CommandDecoder(
-                phrases, threshold=DEFAULT_COMMAND_THRESHOLD if threshold is None else threshold
+                phrases, threshold=model_threshold if threshold is None else threshold
             )
         except ValueError as problem:
             raise UsageError(str(problem)) from None

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from speechrnn.audio import Resampler, to_mono
-from speechrnn.decoding import DEFAULT_COMMAND_THRESHOLD, CommandDecoder, greedy_decode
+from speechrnn.decoding import CommandDecoder, greedy_decode
 from speechrnn.features import FeatureStream
 from speechrnn.transcribe import Recognizer, Result
 from speechrnn.vad import DEFAULT_VAD, Endpointer, FrameBuffer, VoiceActivityDetector, make_vad
@@ -142,7 +142,7 @@ class StreamingRecognizer:
         config: StreamingConfig | None = None,
         commands: Sequence[str] | CommandDecoder | None = None,
         sample_rate: int | None = None,
-        command_threshold: float = DEFAULT_COMMAND_THRESHOLD,
+        command_threshold: float | None = None,
         vad: VoiceActivityDetector | None = None,
     ) -> None:
         """Build a streaming recognizer.
@@ -154,7 +154,8 @@ class StreamingRecognizer:
                 text ""), or None for free transcription.
             sample_rate: Rate of the audio passed to :meth:`process` (default: the model's);
                 other rates are resampled exactly.
-            command_threshold: Acceptance threshold for command mode; higher rejects more.
+            command_threshold: Acceptance threshold for command mode; higher rejects more
+                (default: the one calibrated for the model).
             vad: A detector to use instead of ``config.vad`` (for tests).
 
         Raises:
@@ -166,7 +167,12 @@ class StreamingRecognizer:
         self.commands = (
             commands
             if isinstance(commands, CommandDecoder) or commands is None
-            else CommandDecoder(commands, threshold=command_threshold)
+            else CommandDecoder(
+                commands,
+                threshold=recognizer.command_threshold
+                if command_threshold is None
+                else command_threshold,
+            )
         )
         model_rate = recognizer.sample_rate
         self.sample_rate = sample_rate or model_rate

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from speechrnn.audio import SAMPLE_RATE, AudioError, iter_audio, prepare_waveform
-from speechrnn.checkpoint import load_acoustic_model, resolve_model_path
+from speechrnn.checkpoint import model_from_checkpoint, read_checkpoint, resolve_model_path
 from speechrnn.decoding import (
     DEFAULT_COMMAND_THRESHOLD,
     CommandDecoder,
@@ -110,9 +110,17 @@ def segment_stream(
 class Recognizer:
     """A loaded model ready to transcribe files, waveforms or log-probs."""
 
-    def __init__(self, model: AcousticModel, name: str = "") -> None:
+    def __init__(
+        self,
+        model: AcousticModel,
+        name: str = "",
+        command_threshold: float = DEFAULT_COMMAND_THRESHOLD,
+    ) -> None:
         self.model = model.eval()
         self.name = name
+        # Command-mode acceptance threshold; a bundled model carries one calibrated on held-out
+        # voices (recipes/synthetic/export.py), other checkpoints get the decoder's default.
+        self.command_threshold = command_threshold
 
     @property
     def sample_rate(self) -> int:
@@ -206,7 +214,7 @@ class Recognizer:
         sample_rate: int | None = None,
         commands: Sequence[str] | CommandDecoder | None = None,
         beam_size: int = 1,
-        command_threshold: float = DEFAULT_COMMAND_THRESHOLD,
+        command_threshold: float | None = None,
     ) -> Result:
         """Transcribe a file or a waveform.
 
@@ -216,7 +224,8 @@ class Recognizer:
             commands: Phrases to choose from (the result is one of them, or rejected), or None
                 for free transcription.
             beam_size: 1 for greedy decoding; more for CTC prefix beam search.
-            command_threshold: Acceptance threshold for command mode; higher rejects more.
+            command_threshold: Acceptance threshold for command mode; higher rejects more
+                (default: the model's :attr:`command_threshold`).
 
         Returns:
             The Result.
@@ -227,6 +236,8 @@ class Recognizer:
         """
         if beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+        if command_threshold is None:
+            command_threshold = self.command_threshold
         decoder = (
             commands
             if isinstance(commands, CommandDecoder) or commands is None
@@ -281,7 +292,13 @@ def load_model(name_or_path: str | Path | None = None) -> Recognizer:
         CheckpointError: Unknown name, unreadable file or failed checksum.
     """
     path = resolve_model_path(name_or_path)
-    return Recognizer(load_acoustic_model(path), name=str(name_or_path or path.stem))
+    payload = read_checkpoint(path)
+    threshold = payload.get("command_threshold", DEFAULT_COMMAND_THRESHOLD)
+    return Recognizer(
+        model_from_checkpoint(payload),
+        name=str(name_or_path or path.stem),
+        command_threshold=float(threshold),
+    )
 
 
 __all__ = ["AudioError", "Recognizer", "Result", "Word", "load_model", "segment_stream"]

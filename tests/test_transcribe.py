@@ -92,3 +92,19 @@ def test_bad_arguments(trained_model: TrainedModel) -> None:
         model.transcribe(trained_model.clips[0], beam_size=0)
     with pytest.raises(ValueError):
         model.transcribe(trained_model.clips[0], commands=[])
+
+
+def test_checkpoint_carries_the_command_threshold(
+    trained_model: TrainedModel, tmp_path: Path
+) -> None:
+    """A threshold stored in the checkpoint becomes the default; an explicit one overrides it."""
+    from speechrnn.checkpoint import load_acoustic_model, save_model
+
+    strict = tmp_path / "strict.pt"
+    # Scores are <= 0, so a positive threshold rejects everything.
+    save_model(load_acoustic_model(trained_model.path), strict, extra={"command_threshold": 0.5})
+    model = load_model(strict)
+    assert model.command_threshold == 0.5
+    clip = trained_model.clips[0]
+    assert model.transcribe(clip, commands=["yes", "stop"]).command is None
+    assert model.transcribe(clip, commands=["yes", "stop"], command_threshold=-5.0).command == "yes"

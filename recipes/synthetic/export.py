@@ -24,7 +24,7 @@ from speechrnn.checkpoint import (
 )
 
 
-def export(checkpoint: Path, name: str) -> Path:
+def export(checkpoint: Path, name: str, command_threshold: float | None = None) -> Path:
     """Write the bundled copy of ``checkpoint`` and register it; returns its path."""
     payload = read_checkpoint(checkpoint)
     model = load_acoustic_model(checkpoint)
@@ -36,7 +36,11 @@ def export(checkpoint: Path, name: str) -> Path:
                                     "audio_seconds", "elapsed_seconds") if k in training},
     }  # fmt: skip
     target = ASSETS / f"{name}.pt"
-    save_model(model, target, extra={"provenance": provenance}, half_precision=True)
+    extra: dict[str, object] = {"provenance": provenance}
+    if command_threshold is not None:
+        # Calibrated with benchmarks/command_threshold.py; load_model() makes it the default.
+        extra["command_threshold"] = float(command_threshold)
+    save_model(model, target, extra=extra, half_precision=True)
     registry_path = ASSETS / "models.json"
     registry = json.loads(registry_path.read_text()) if registry_path.is_file() else {}
     registry[name] = {"file": target.name, "sha256": sha256_of(target)}
@@ -50,9 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Bundle a checkpoint as a packaged model.")
     parser.add_argument("checkpoint", type=Path, help="a training checkpoint (best.pt, last.pt)")
     parser.add_argument("--name", default="default", help="bundled model name (default: default)")
+    parser.add_argument(
+        "--command-threshold",
+        type=float,
+        help="command-mode threshold to store (see benchmarks/command_threshold.py)",
+    )
     args = parser.parse_args(argv)
     try:
-        target = export(args.checkpoint, args.name)
+        target = export(args.checkpoint, args.name, args.command_threshold)
     except CheckpointError as problem:
         print(f"export: error: {problem}", file=sys.stderr)
         return 2

@@ -1,0 +1,139 @@
+"""Calibrate the command-mode acceptance threshold on held-out voices.
+
+Every single-word clip of a dev manifest (categories "command" and "digit" of
+recipes/synthetic) is decoded against the list of all those words. In-list trials: the clip's own
+word is in the list (correct = right word and score >= threshold). Out-of-list trials: the same
+clip with its word removed from the list, every sentence and phrase clip, and generated silence and
+noise (false accept = any word's score >= threshold). A phrase's score does not depend on the
+other phrases of the list, so each clip is decoded once.
+
+    .venv/bin/python benchmarks/command_threshold.py DATA_ROOT/dev.jsonl [--model PATH]
+        [--max-false-accept 0.05] [--plot threshold.png] [--json]
+
+The threshold printed last is the one with the best in-list accuracy among those whose
+false-accept rate is at most --max-false-accept; give it to recipes/synthetic/export.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+import speechrnn
+from speechrnn.audio import SAMPLE_RATE, load_audio
+from speechrnn.decoding import CommandDecoder
+
+WORD_CATEGORIES = {"command", "digit"}
+
+
+def _generated_non_speech() -> list[tuple[str, torch.Tensor]]:
+    generator = torch.Generator().manual_seed(0)
+    white = torch.randn(SAMPLE_RATE, generator=generator)
+    # Pink-ish and brown-ish noise by leaky integration of white noise.
+    brown = torch.cumsum(torch.randn(SAMPLE_RATE, generator=generator), 0)
+    brown = brown - brown.mean()
+    return [
+        ("silence", torch.zeros(SAMPLE_RATE)),
+        ("hiss", 3e-4 * white),
+        ("white", 0.05 * white),
+        ("brown", 0.05 * brown / brown.abs().max()),
+    ]
+
+
+def collect(model: speechrnn.Recognizer, manifest: Path) -> tuple[list, list]:
+    """Per-phrase scores of every trial: (in_list, out_of_list) lists of (truth, scores)."""
+    records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    words = sorted({r["text"] for r in records if r.get("category") in WORD_CATEGORIES})
+    if not words:
+        raise SystemExit(f"{manifest}: no single-word clips (categories {sorted(WORD_CATEGORIES)})")
+    decoder = CommandDecoder(words, threshold=0.0)
+    in_list: list[tuple[str, dict[str, float]]] = []
+    out_of_list: list[tuple[str, dict[str, float]]] = []
+    for record in records:
+        waveform = load_audio(manifest.parent / record["audio"])
+        scores = decoder.decode(model.log_probs(waveform)).scores
+        if record.get("category") in WORD_CATEGORIES:
+            in_list.append((record["text"], scores))
+            out_of_list.append(("", {w: s for w, s in scores.items() if w != record["text"]}))
+        else:
+            out_of_list.append(("", scores))
+    for _, waveform in _generated_non_speech():
+        out_of_list.append(("", decoder.decode(model.log_probs(waveform)).scores))
+    return in_list, out_of_list
+
+
+def sweep(in_list: list, out_of_list: list, thresholds: list[float]) -> list[dict[str, float]]:
+    """Accuracy and false-accept rate at each threshold."""
+    rows = []
+    best_in = [
+        (truth, max(scores, key=scores.get), max(scores.values())) for truth, scores in in_list
+    ]
+    best_out = [max(scores.values(), default=-math.inf) for _, scores in out_of_list]
+    for threshold in thresholds:
+        correct = sum(word == truth and score >= threshold for truth, word, score in best_in)
+        accepted = sum(score >= threshold for score in best_out)
+        rows.append(
+            {
+                "threshold": round(threshold, 3),
+                "accuracy": correct / len(best_in),
+                "false_accept": accepted / len(best_out),
+            }
+        )
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("manifest", type=Path, help="dev manifest (JSONL, paths relative to it)")
+    parser.add_argument("--model", help="checkpoint (default: the bundled model)")
+    parser.add_argument("--max-false-accept", type=float, default=0.05)
+    parser.add_argument("--plot", type=Path, help="write accuracy / false accepts vs threshold")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model = speechrnn.load_model(args.model)
+    in_list, out_of_list = collect(model, args.manifest)
+    thresholds = [-6.0 + 0.05 * i for i in range(121)]
+    rows = sweep(in_list, out_of_list, thresholds)
+    allowed = [r for r in rows if r["false_accept"] <= args.max_false_accept] or rows[-1:]
+    chosen = max(allowed, key=lambda r: (r["accuracy"], -r["false_accept"]))
+    current = sweep(in_list, out_of_list, [model.command_threshold])[0]
+    summary = {
+        "in_list_trials": len(in_list),
+        "out_of_list_trials": len(out_of_list),
+        "model_threshold": current,
+        "chosen": chosen,
+    }
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        figure, axis = plt.subplots(figsize=(6, 4))
+        axis.plot(thresholds, [r["accuracy"] for r in rows], label="in-list accuracy")
+        axis.plot(thresholds, [r["false_accept"] for r in rows], label="false-accept rate")
+        axis.axvline(chosen["threshold"], color="gray", linestyle="--", label="chosen")
+        axis.set_xlabel("command threshold")
+        axis.legend()
+        figure.tight_layout()
+        figure.savefig(args.plot, dpi=100)
+    if args.json:
+        print(json.dumps({**summary, "sweep": rows}, indent=2))
+        return 0
+    print(f"{len(in_list)} in-list trials, {len(out_of_list)} out-of-list trials", file=sys.stderr)
+    print("| threshold | in-list accuracy | false-accept rate |\n|---|---|---|")
+    for label, row in (("model's", current), ("chosen", chosen)):
+        print(
+            f"| {row['threshold']} ({label}) | {row['accuracy']:.1%} | {row['false_accept']:.1%} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
