@@ -161,8 +161,9 @@ def _ffmpeg_blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarra
         process.stdout.close()
         error = process.stderr.read().decode(errors="replace").strip().splitlines()
         if process.wait() != 0:
-            reason = error[-1] if error else "ffmpeg failed"
-            raise AudioError(f"{path}: cannot decode audio ({reason})")
+            # ffmpeg prefixes its reason with the path; the message names the path once.
+            reason = error[-1].replace(f"{path}: ", "") if error else "ffmpeg failed"
+            raise AudioError(f"{path}: not a readable audio file ({reason})")
 
 
 def iter_audio(

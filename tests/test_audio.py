@@ -131,3 +131,23 @@ def test_nan_and_inf_samples_are_rejected(tmp_path: Path, bad: float) -> None:
 def test_directory_is_not_audio(tmp_path: Path) -> None:
     with pytest.raises(AudioError, match="directory"):
         load_audio(tmp_path)
+
+
+def test_ffmpeg_formats(tmp_path: Path) -> None:
+    """m4a/aac go through the ffmpeg program (installed by scripts/setup.sh)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    wav = tmp_path / "tone.wav"
+    soundfile.write(str(wav), _sine(44100, 2.0), 44100, subtype="PCM_16")
+    m4a = tmp_path / "tone.m4a"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), str(m4a)], check=True)
+    audio = load_audio(m4a)
+    assert abs(len(audio) - 2 * SAMPLE_RATE) < 0.05 * SAMPLE_RATE
+    assert float(audio[4000:-4000].pow(2).mean().sqrt()) == pytest.approx(0.5 / np.sqrt(2), rel=0.1)
+    broken = tmp_path / "broken.m4a"
+    broken.write_bytes(b"\x00" * 1000)
+    with pytest.raises(AudioError, match="not a readable audio file"):
+        load_audio(broken)
