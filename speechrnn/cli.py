@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from speechrnn import __version__
@@ -176,15 +176,23 @@ def run_transcribe(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _seconds(text: str) -> float:
-    """argparse type: a number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
+def _positive_amount(unit: str) -> Callable[[str], float]:
+    """argparse type: a finite number of ``unit`` > 0."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {unit}, got {text!r}") from None
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a positive number of {unit}, got {text}")
+        return value
+
+    return parse
+
+
+_seconds = _positive_amount("seconds")
+_minutes = _positive_amount("minutes")
 
 
 def add_listen_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -404,17 +412,6 @@ def _listen(args: argparse.Namespace, stop: _StopRequest) -> int:
             file=sys.stderr,
         )
     return code
-
-
-def _minutes(text: str) -> float:
-    """argparse type: a number of minutes > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected minutes, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of minutes, got {text}")
-    return value
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
