@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +102,15 @@ def train_tiny_model(clips: list[Path], phrases: tuple[str, ...], path: Path) ->
                 save_model(model.eval(), path)
                 return
     raise RuntimeError(f"tiny model did not learn the clips (last loss {loss.item():.3f})")
+
+
+@pytest.fixture(autouse=True)
+def restore_threads() -> Iterator[None]:
+    """Put torch's thread count back after every test: the CLI's --threads and the benchmarks
+    set it process-wide."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
