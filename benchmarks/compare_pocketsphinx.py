@@ -10,7 +10,8 @@ How each system is run:
 
 - speechrnn: ``speechrnn.load_model(--model)``; open vocabulary with ``Recognizer.transcribe``
   (greedy, or ``--beam-size``); command lists with ``CommandDecoder`` (accepts the best phrase
-  when its statistic reaches ``--command-threshold``, else rejects).
+  when its statistic reaches the model's calibrated threshold or ``--command-threshold``, else
+  rejects).
 - pocketsphinx (PyPI 5.x, bundled US-English model, default settings): open vocabulary with its
   default language model; command lists two ways, both given exactly the same phrases:
   a JSGF grammar ``public <command> = phrase | phrase | ...;`` (forced choice among the phrases;
@@ -179,7 +180,7 @@ class SpeechrnnSystem:
 
     name = "speechrnn"
 
-    def __init__(self, model: str | None, beam_size: int, threshold: float) -> None:
+    def __init__(self, model: str | None, beam_size: int, threshold: float | None) -> None:
         path = resolve_model_path(model)
         started = time.perf_counter()
         self.recognizer = speechrnn.load_model(model)
@@ -187,7 +188,8 @@ class SpeechrnnSystem:
         self.model_bytes = path.stat().st_size
         self.model_files = [str(path)]
         self.beam_size = beam_size
-        self.threshold = threshold
+        # None: the threshold calibrated into the checkpoint, i.e. what users get.
+        self.threshold = self.recognizer.command_threshold if threshold is None else threshold
         self._decoders: dict[tuple[str, ...], CommandDecoder] = {}
 
     def transcribe(self, samples: np.ndarray) -> str:
@@ -605,8 +607,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--command-threshold",
         type=float,
-        default=DEFAULT_COMMAND_THRESHOLD,
-        help="speechrnn command acceptance threshold",
+        default=None,
+        help="speechrnn command acceptance threshold (default: the model's own, calibrated "
+        f"into its checkpoint; {DEFAULT_COMMAND_THRESHOLD:g} for a model without one)",
     )
     parser.add_argument(
         "--skip-pocketsphinx",

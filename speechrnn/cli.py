@@ -67,6 +67,21 @@ def add_commands_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    """--beam-size / --no-lm, shared by the dictation subcommands."""
+    parser.add_argument(
+        "--beam-size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="1 = greedy; more = beam search (default: 8 with the model's language model, "
+        "1 for a model without one)",
+    )
+    parser.add_argument(
+        "--no-lm", action="store_true", help="dictate with the acoustic model alone (no word LM)"
+    )
+
+
 def find_audio_files(inputs: Sequence[str]) -> list[Path]:
     """Expand directories (recursively) into their audio files; keep files as given."""
     files: list[Path] = []
@@ -106,9 +121,7 @@ def add_transcribe_parser(subparsers: argparse._SubParsersAction) -> None:
         "--model", metavar="PATH", help="checkpoint file or bundled model name (default: bundled)"
     )
     add_commands_arguments(parser)
-    parser.add_argument(
-        "--beam-size", type=positive_int, default=1, metavar="N", help="1 = greedy (default)"
-    )
+    add_decoding_arguments(parser)
     parser.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.set_defaults(run=run_transcribe)
@@ -156,7 +169,9 @@ def run_transcribe(args: argparse.Namespace) -> int:
     for path in progress:
         started = time.perf_counter()
         try:
-            result = recognizer.transcribe(path, commands=commands, beam_size=args.beam_size)
+            result = recognizer.transcribe(
+                path, commands=commands, beam_size=args.beam_size, use_lm=not args.no_lm
+            )
         except (AudioError, OSError) as problem:
             failed += 1
             progress.clear()
@@ -247,9 +262,7 @@ def add_listen_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help="cut and finish utterances longer than S seconds (default: 15)",
     )
-    parser.add_argument(
-        "--beam-size", type=positive_int, default=1, metavar="N", help="1 = greedy (default)"
-    )
+    add_decoding_arguments(parser)
     parser.add_argument(
         "--threads", type=positive_int, default=1, metavar="N", help="CPU threads (default: 1)"
     )
@@ -346,6 +359,8 @@ def _listen(args: argparse.Namespace, stop: _StopRequest) -> int:
         recognizer = load_model(args.model)
     except CheckpointError as problem:
         raise UsageError(str(problem)) from None
+    if args.no_lm:
+        recognizer.language_model = None
 
     source: AudioSource
     if args.input is not None:

@@ -22,6 +22,7 @@ import torch
 import torchaudio.functional
 
 from speechrnn import tokenizer
+from speechrnn.lm import SENTENCE_END, SENTENCE_START, LMWeights, WordLM
 
 # Deprecated in torchaudio 2.8, then kept (pytorch/audio#4147) and present in 2.11. When it is
 # missing, or raises RuntimeError because torchaudio was built without the alignment extension,
@@ -196,17 +197,57 @@ def _frame_candidates(
     return candidates, blanks, floors
 
 
+class _WordScores:
+    """Language-model scores of the prefixes in a beam search's trie, one entry per node."""
+
+    def __init__(self, lm: WordLM, weights: LMWeights) -> None:
+        self.lm, self.weights = lm, weights
+        # Per node: the last finished word (context), the word being spelled, the score so far.
+        self.context = [SENTENCE_START]
+        self.partial = [""]
+        self.score = [0.0]
+
+    def add_child(self, parent: int, token: int) -> None:
+        context, partial, score = self.context[parent], self.partial[parent], self.score[parent]
+        weights = self.weights
+        if token == tokenizer.SPACE:
+            if partial:  # a word ends (a space after a space changes nothing)
+                score += weights.weight * self.lm.log_prob(context, partial) + weights.word_bonus
+                context, partial = partial, ""
+        else:
+            partial += tokenizer.VOCAB[token]
+            if not self.lm.is_prefix(partial):
+                score += weights.unknown_letter
+        self.context.append(context)
+        self.partial.append(partial)
+        self.score.append(score)
+
+    def final(self, node: int) -> float:
+        """The node's score with its last word and the end of the sentence scored."""
+        context, partial, score = self.context[node], self.partial[node], self.score[node]
+        weights = self.weights
+        if partial:
+            score += weights.weight * self.lm.log_prob(context, partial) + weights.word_bonus
+            context = partial
+        return score + weights.weight * self.lm.log_prob(context, SENTENCE_END)
+
+
 def prefix_beam_search(
     log_probs: torch.Tensor,
     beam_size: int = 8,
     prune_margin: float | None = DEFAULT_PRUNE_MARGIN,
+    lm: WordLM | None = None,
+    lm_weights: LMWeights | None = None,
 ) -> list[Hypothesis]:
-    """CTC prefix beam search in log space.
+    """CTC prefix beam search in log space, optionally with a word language model.
 
     Each prefix (collapsed token sequence) keeps two log-probabilities: of the paths ending in a
     blank and of those ending in its last token. Only the split tells whether the next frame's
     copy of the last token is a repeat to merge ("a" + "a" -> "a") or, after a blank, a new token
-    ("a" + blank + "a" -> "aa").
+    ("a" + blank + "a" -> "aa"). With ``lm``, prefixes are ranked by their acoustic
+    log-probability plus the language-model score of the words they spell (see
+    :class:`speechrnn.lm.LMWeights`); a word is scored when the space after it (or the end of the
+    utterance) arrives.
 
     Args:
         log_probs: (frames, vocab) CTC log-probabilities of one utterance.
@@ -215,10 +256,12 @@ def prefix_beam_search(
             those only the ones at most this far (natural log) below the frame's best symbol.
             None tries every token at every frame: an exact search when ``beam_size`` is at least
             the number of distinct prefixes.
+        lm: Word language model, or None for the acoustic model alone.
+        lm_weights: How to mix it in (default :class:`~speechrnn.lm.LMWeights`).
 
     Returns:
-        Up to ``beam_size`` hypotheses, most likely first; ``log_prob`` is the prefix
-        log-probability summed over all its paths.
+        Up to ``beam_size`` hypotheses, best first; ``log_prob`` is the prefix's acoustic
+        log-probability summed over all its paths (the language model only ranks them).
     """
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
@@ -233,6 +276,7 @@ def prefix_beam_search(
     parents = [-1]
     last_tokens = [tokenizer.BLANK]
     children: dict[tuple[int, int], int] = {}
+    words = None if lm is None else _WordScores(lm, lm_weights or LMWeights())
     # node -> (log P(paths ending in blank), log P(paths ending in the prefix's last token))
     beams: dict[int, tuple[float, float]] = {0: (0.0, NEG_INF)}
     best_total = 0.0
@@ -265,24 +309,29 @@ def prefix_beam_search(
                     child = children[node, token] = len(parents)
                     parents.append(node)
                     last_tokens.append(token)
+                    if words is not None:
+                        words.add_child(node, token)
                 ends_token_next[child] = _log_add(
                     ends_token_next.get(child, NEG_INF), source + token_log_prob
                 )
         scored = []
         for node in ends_blank_next.keys() | ends_token_next.keys():
             pair = (ends_blank_next.get(node, NEG_INF), ends_token_next.get(node, NEG_INF))
-            scored.append((_log_add(*pair), node, pair))
+            acoustic = _log_add(*pair)
+            rank = acoustic if words is None else acoustic + words.score[node]
+            scored.append((rank, acoustic, node, pair))
         best = heapq.nlargest(beam_size, scored, key=lambda item: item[0])
-        beams = {node: pair for _, node, pair in best}
-        best_total = best[0][0]
+        beams = {node: pair for _, _, node, pair in best}
+        # Pruning compares acoustic log-probabilities only.
+        best_total = max(item[1] for item in best)
 
-    ranked = sorted(
-        ((_log_add(*pair), node) for node, pair in beams.items()),
-        key=lambda item: item[0],
-        reverse=True,
-    )
+    finals = []
+    for node, pair in beams.items():
+        acoustic = _log_add(*pair)
+        finals.append((acoustic if words is None else acoustic + words.final(node), acoustic, node))
+    finals.sort(key=lambda item: item[0], reverse=True)
     hypotheses = []
-    for log_prob, node in ranked:
+    for _, log_prob, node in finals:
         tokens = []
         while node > 0:
             tokens.append(last_tokens[node])
@@ -291,12 +340,19 @@ def prefix_beam_search(
     return hypotheses
 
 
-def decode(log_probs: torch.Tensor, beam_size: int = 1) -> Hypothesis:
+def decode(
+    log_probs: torch.Tensor,
+    beam_size: int = 1,
+    lm: WordLM | None = None,
+    lm_weights: LMWeights | None = None,
+) -> Hypothesis:
     """Decode one utterance freely (no command list).
 
     Args:
         log_probs: (frames, vocab) CTC log-probabilities of one utterance.
         beam_size: 1 for greedy decoding, more for prefix beam search.
+        lm: Word language model for the beam search (ignored by greedy decoding).
+        lm_weights: How to mix it in.
 
     Returns:
         The best hypothesis.
@@ -305,7 +361,7 @@ def decode(log_probs: torch.Tensor, beam_size: int = 1) -> Hypothesis:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
     if beam_size == 1:
         return greedy_decode(log_probs)
-    return prefix_beam_search(log_probs, beam_size=beam_size)[0]
+    return prefix_beam_search(log_probs, beam_size=beam_size, lm=lm, lm_weights=lm_weights)[0]
 
 
 def _min_frames(tokens: Sequence[int]) -> int:

@@ -48,7 +48,9 @@ class StreamingConfig:
     partial_interval: float = 0.2  # re-decode period while speaking; 0 turns partials off
     stable_decodes: int = 2  # a word is shown once this many consecutive decodes agree on it
     max_utterance_seconds: float = 15.0  # longer utterances are cut and finished (bounds memory)
-    beam_size: int = 1  # final decoding: 1 = greedy, more = CTC prefix beam search
+    # Final decoding: 1 = greedy, more = CTC prefix beam search, None = the recognizer's default
+    # (a beam search with its language model when it has one). Partials are always greedy.
+    beam_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.endpoint_seconds <= 0:
@@ -69,7 +71,7 @@ class StreamingConfig:
                 f"max_utterance_seconds must be >= {2 * _CUT_SEARCH_SECONDS:g}, "
                 f"got {self.max_utterance_seconds}"
             )
-        if self.beam_size < 1:
+        if self.beam_size is not None and self.beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {self.beam_size}")
 
 

@@ -45,7 +45,7 @@ from speechrnn.augmentation import (
     derive_seed,
     noise_segments_from_paths,
 )
-from speechrnn.checkpoint import read_checkpoint, save_model
+from speechrnn.checkpoint import CheckpointError, read_checkpoint, save_model
 from speechrnn.data import (
     SILENCE,
     BucketBatchSampler,
@@ -64,7 +64,7 @@ from speechrnn.data import (
 from speechrnn.decoding import CommandDecoder, CommandMatch, greedy_decode
 from speechrnn.features import FeatureConfig
 from speechrnn.metrics import ConfusionMatrix, ErrorCounts, char_errors, word_errors
-from speechrnn.model import AcousticModel, ModelConfig
+from speechrnn.model import AcousticModel, ModelConfig, feature_config_from_dict
 from speechrnn.tokenizer import normalize_text
 
 if sys.version_info >= (3, 11):
@@ -177,6 +177,10 @@ class LoopConfig:
     sample_utterances: int = 3
     eval_every: int = 0  # steps between dev evaluations; 0: at the end of each epoch only
     checkpoint_every: int = 200  # steps between last.pt saves (also saved each epoch)
+    # Start a new run from this checkpoint's weights and feature normalization (fine-tuning on
+    # new data); its model and feature configs must equal the run's. Optimizer and schedule
+    # start afresh. Ignored when resuming (last.pt already holds the weights).
+    init: str = ""
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.max_steps < 0:
@@ -981,6 +985,27 @@ def _total_steps(config: TrainConfig, sampler: BucketBatchSampler) -> int:
     return config.train.epochs * per_epoch
 
 
+def _initialize_from(model: AcousticModel, config: TrainConfig, path: str) -> None:
+    """Load a checkpoint's weights into a fresh model whose configs must match it.
+
+    Raises:
+        ConfigError: Unreadable checkpoint, or one whose model/feature config differs.
+    """
+    try:
+        payload = read_checkpoint(path)
+        stored_model = ModelConfig.from_dict(payload["model_config"])
+        stored_features = feature_config_from_dict(payload["feature_config"])
+    except (CheckpointError, KeyError, TypeError, ValueError) as problem:
+        raise ConfigError(f"train.init: cannot start from {path} ({problem})") from None
+    if stored_model != config.model or stored_features != config.features:
+        raise ConfigError(
+            f"train.init: {path} holds a model with another [model] or [features] config; "
+            "copy those sections from its run's config.toml"
+        )
+    state = {key: value.float() for key, value in payload["state_dict"].items()}
+    model.load_state_dict(state)
+
+
 def train(
     config: TrainConfig,
     run_dir: str | Path,
@@ -1066,6 +1091,10 @@ def train(
         torch.set_rng_state(training["rng"]["torch"])
         say(f"resuming from {last_path} at step {state.step} (epoch {state.epoch}, "
             f"batch {state.batch_in_epoch})")  # fmt: skip
+    elif config.train.init:
+        _initialize_from(model, config, config.train.init)
+        say(f"model: {model.num_parameters():,} parameters; weights and feature normalization "
+            f"from {config.train.init}")  # fmt: skip
     else:
         mean, std = _normalization(data.train)
         model.set_normalization(mean, std)

@@ -16,7 +16,12 @@ import numpy as np
 import torch
 
 from speechrnn.audio import SAMPLE_RATE, AudioError, iter_audio, prepare_waveform
-from speechrnn.checkpoint import model_from_checkpoint, read_checkpoint, resolve_model_path
+from speechrnn.checkpoint import (
+    CheckpointError,
+    model_from_checkpoint,
+    read_checkpoint,
+    resolve_model_path,
+)
 from speechrnn.decoding import (
     DEFAULT_COMMAND_THRESHOLD,
     CommandDecoder,
@@ -24,12 +29,19 @@ from speechrnn.decoding import (
     align_words,
     decode,
     hypothesis_confidence,
+    prefix_beam_search,
 )
+from speechrnn.lm import LMWeights, WordLM
 from speechrnn.model import AcousticModel
 
 MAX_SEGMENT_SECONDS = 30.0  # longest stretch given to the bidirectional model at once
 MIN_SEGMENT_SECONDS = 20.0  # cuts are made at the quietest point between these two
 _ENERGY_WINDOW = 800  # 50 ms at 16 kHz, the resolution of the quiet-point search
+# Beam of the default dictation decoding when the model carries a language model. Measured on
+# held-out synthetic voices (benchmarks/lm_weights.py): wider beams cost time for no gain there.
+DEFAULT_LM_BEAM_SIZE = 8
+# Token pruning of that beam search (natural log below the frame's best symbol).
+DEFAULT_LM_PRUNE_MARGIN = 6.0
 
 AudioInput = str | Path | np.ndarray | torch.Tensor
 
@@ -115,12 +127,24 @@ class Recognizer:
         model: AcousticModel,
         name: str = "",
         command_threshold: float = DEFAULT_COMMAND_THRESHOLD,
+        language_model: WordLM | None = None,
+        lm_weights: LMWeights | None = None,
     ) -> None:
         self.model = model.eval()
         self.name = name
         # Command-mode acceptance threshold; a bundled model carries one calibrated on held-out
         # voices (recipes/synthetic/export.py), other checkpoints get the decoder's default.
         self.command_threshold = command_threshold
+        # Word language model for dictation (None: the acoustic model alone) and its weights,
+        # tuned on held-out voices; the bundled model carries both.
+        self.language_model = language_model
+        self.lm_weights = lm_weights or LMWeights()
+
+    @property
+    def default_beam_size(self) -> int:
+        """Dictation beam used when none is given: a beam search with the language model when
+        the model has one, greedy decoding otherwise."""
+        return DEFAULT_LM_BEAM_SIZE if self.language_model is not None else 1
 
     @property
     def sample_rate(self) -> int:
@@ -148,22 +172,27 @@ class Recognizer:
         self,
         log_probs: torch.Tensor,
         commands: CommandDecoder | None = None,
-        beam_size: int = 1,
+        beam_size: int | None = None,
         time_offset: float = 0.0,
         duration: float | None = None,
+        use_lm: bool = True,
     ) -> Result:
         """Turn log-probabilities into a Result.
 
         Args:
             log_probs: (frames, vocab_size) of one utterance or segment.
             commands: Command-list decoder, or None for free transcription.
-            beam_size: 1 for greedy, more for CTC prefix beam search.
+            beam_size: 1 for greedy, more for CTC prefix beam search (None:
+                :attr:`default_beam_size`).
             time_offset: Seconds added to every word time.
             duration: Audio seconds this covers (defaults to frames x frame seconds).
+            use_lm: Let the beam search use the model's language model, if it has one.
 
         Returns:
             The Result.
         """
+        if beam_size is None:
+            beam_size = self.default_beam_size if use_lm else 1
         if duration is None:
             duration = log_probs.shape[0] * self.frame_seconds
         if commands is not None:
@@ -179,7 +208,14 @@ class Recognizer:
                 words=words,
                 duration=duration,
             )
-        hypothesis: Hypothesis = decode(log_probs, beam_size=beam_size)
+        lm = self.language_model if use_lm else None
+        hypothesis: Hypothesis = (
+            decode(log_probs, beam_size=beam_size)
+            if beam_size == 1
+            else prefix_beam_search(
+                log_probs, beam_size, DEFAULT_LM_PRUNE_MARGIN, lm=lm, lm_weights=self.lm_weights
+            )[0]
+        )
         return Result(
             text=hypothesis.text,
             confidence=hypothesis_confidence(log_probs, hypothesis),
@@ -213,8 +249,9 @@ class Recognizer:
         audio: AudioInput,
         sample_rate: int | None = None,
         commands: Sequence[str] | CommandDecoder | None = None,
-        beam_size: int = 1,
+        beam_size: int | None = None,
         command_threshold: float | None = None,
+        use_lm: bool = True,
     ) -> Result:
         """Transcribe a file or a waveform.
 
@@ -223,9 +260,12 @@ class Recognizer:
             sample_rate: The waveform's rate (required for waveforms, not allowed for files).
             commands: Phrases to choose from (the result is one of them, or rejected), or None
                 for free transcription.
-            beam_size: 1 for greedy decoding; more for CTC prefix beam search.
+            beam_size: 1 for greedy decoding; more for CTC prefix beam search (None:
+                :attr:`default_beam_size`, a beam search with the model's language model when
+                it has one).
             command_threshold: Acceptance threshold for command mode; higher rejects more
                 (default: the model's :attr:`command_threshold`).
+            use_lm: Let dictation use the model's language model (False: acoustic model only).
 
         Returns:
             The Result.
@@ -234,7 +274,7 @@ class Recognizer:
             AudioError: Unreadable audio, or NaN/infinite samples.
             ValueError: Bad arguments (for example an empty command list).
         """
-        if beam_size < 1:
+        if beam_size is not None and beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {beam_size}")
         if command_threshold is None:
             command_threshold = self.command_threshold
@@ -256,7 +296,7 @@ class Recognizer:
                 duration = len(segment) / self.sample_rate
                 segments.append(
                     self.decode_log_probs(
-                        log_probs, None, beam_size, offset / self.sample_rate, duration
+                        log_probs, None, beam_size, offset / self.sample_rate, duration, use_lm
                     )
                 )
         duration = total_samples / self.sample_rate
@@ -294,10 +334,19 @@ def load_model(name_or_path: str | Path | None = None) -> Recognizer:
     path = resolve_model_path(name_or_path)
     payload = read_checkpoint(path)
     threshold = payload.get("command_threshold", DEFAULT_COMMAND_THRESHOLD)
+    language_model, lm_weights = None, None
+    if "language_model" in payload:
+        try:
+            language_model = WordLM.from_state(payload["language_model"])
+            lm_weights = LMWeights.from_dict(payload.get("lm_weights", {}))
+        except (ValueError, TypeError) as problem:
+            raise CheckpointError(f"{path}: bad language model ({problem})") from None
     return Recognizer(
         model_from_checkpoint(payload),
         name=str(name_or_path or path.stem),
         command_threshold=float(threshold),
+        language_model=language_model,
+        lm_weights=lm_weights,
     )
 
 

@@ -214,3 +214,26 @@ def test_console_script_and_module(trained_model: TrainedModel) -> None:
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout == f"{trained_model.clips[0]}\tyes\n"
+
+
+def test_language_model_decoding_options(
+    trained_model: TrainedModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from speechrnn.checkpoint import load_acoustic_model, save_model
+    from speechrnn.lm import WordLM
+
+    with_lm = tmp_path / "with_lm.pt"
+    state = WordLM.train(trained_model.phrases).to_state()
+    save_model(load_acoustic_model(trained_model.path), with_lm, extra={"language_model": state})
+    clips = [str(c) for c in trained_model.clips]
+    expected = [f"{c}\t{p}" for c, p in zip(clips, trained_model.phrases, strict=True)]
+    for options in ([], ["--no-lm"], ["--beam-size", "3"], ["--beam-size", "1"]):
+        code, out, err = run(["transcribe", *clips, "--model", str(with_lm), *options], capsys)
+        assert (code, out.splitlines()) == (0, expected), (options, err)
+    broken = tmp_path / "broken_lm.pt"
+    save_model(
+        load_acoustic_model(trained_model.path), broken, extra={"language_model": {"format": 1}}
+    )
+    code, out, err = run(["transcribe", clips[0], "--model", str(broken)], capsys)
+    assert code == 2 and out == ""
+    assert "bad language model" in err and len(err.strip().splitlines()) == 1

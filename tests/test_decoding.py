@@ -19,6 +19,7 @@ from speechrnn.decoding import (
     hypothesis_confidence,
     prefix_beam_search,
 )
+from speechrnn.lm import LMWeights, WordLM
 
 torch.set_num_threads(1)
 
@@ -154,6 +155,54 @@ def test_beam_search_on_no_frames_and_bad_arguments() -> None:
         decode(silence(), beam_size=0)
     with pytest.raises(ValueError, match="prune_margin"):
         prefix_beam_search(silence(), prune_margin=-1.0)
+
+
+def blurred(text: str, confusions: dict[int, tuple[str, float]], seed: int = 0) -> torch.Tensor:
+    """spoken(text), except that the characters at the given positions of ``text`` are heard
+    as another character with the given probability (the spoken one keeps 0.9 - that)."""
+    labels = frames_of(text)
+    matrix = matrix_of(labels, seed=seed).exp()
+    position = -1
+    for frame, label in enumerate(labels):
+        if label == BLANK:
+            continue
+        if frame == 0 or labels[frame - 1] != label:
+            position += 1
+        if position in confusions:
+            other, share = confusions[position]
+            matrix[frame, token(other)] = share
+            matrix[frame, label] = 0.9 - share
+    return matrix.log()
+
+
+def test_language_model_corrects_a_misheard_letter() -> None:
+    lm = WordLM.train(["go forward ten meters", "turn on the light", "go back"])
+    # "go forward ten meters" with the t of "ten" heard as an a ("an" is not in the LM).
+    log_probs = blurred("go forward ten meters", {11: ("a", 0.6)})
+    assert prefix_beam_search(log_probs, beam_size=8)[0].text == "go forward aen meters"
+    best = prefix_beam_search(log_probs, beam_size=8, lm=lm, lm_weights=LMWeights(0.5, 1.0, -2.0))
+    assert best[0].text == "go forward ten meters"
+    # log_prob stays the acoustic log-probability of the chosen prefix (the surviving paths'
+    # mass, so only close to the unconstrained search's value), not the LM-ranked score.
+    plain = {h.text: h.log_prob for h in prefix_beam_search(log_probs, beam_size=16)}
+    assert best[0].log_prob == pytest.approx(plain["go forward ten meters"], abs=0.5)
+    assert decode(log_probs, 8, lm, LMWeights(0.5, 1.0, -2.0)) == best[0]
+    assert decode(log_probs, 1, lm) == greedy_decode(log_probs)  # greedy ignores the LM
+
+
+def test_language_model_with_zero_weights_ranks_like_the_acoustic_model() -> None:
+    lm = WordLM.train(["go forward ten meters"])
+    log_probs = blurred("go forward ten meters", {3: ("x", 0.45), 11: ("a", 0.6)}, seed=3)
+    plain = prefix_beam_search(log_probs, beam_size=8)
+    with_lm = prefix_beam_search(log_probs, beam_size=8, lm=lm, lm_weights=LMWeights(0, 0, 0))
+    assert [h.text for h in with_lm] == [h.text for h in plain]
+
+
+def test_unknown_words_still_come_out() -> None:
+    # Open vocabulary: a clearly spoken word the LM has never seen is not replaced.
+    lm = WordLM.train(["turn on the light"])
+    hypothesis = prefix_beam_search(spoken("zebra crossing"), 8, lm=lm)[0]
+    assert hypothesis.text == "zebra crossing"
 
 
 # --- command decoding -----------------------------------------------------------------------

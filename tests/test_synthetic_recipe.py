@@ -12,6 +12,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 import soundfile
+import torch
+from conftest import TrainedModel
 
 from speechrnn.tokenizer import normalize_text
 
@@ -120,3 +122,76 @@ def test_tiny_espeak_build_is_valid_idempotent_and_resumable(
     assert victim.exists()
     assert soundfile.info(str(victim)).frames > 0
     assert _read_manifest(out / "train.jsonl") == manifests["train"]
+
+
+def test_manifests_only_lists_a_partly_built_corpus(prepare: ModuleType, tmp_path: Path) -> None:
+    out = tmp_path / "corpus"
+    argv = ["--out", str(out), "--engines", "espeak", "--limit", "8", "--no-progress"]
+    assert prepare.main([*argv, "--jobs", "1"]) == 0
+    rows = _read_manifest(out / "train.jsonl")
+    missing = out / str(rows[0]["audio"])
+    missing.unlink()
+    before = _snapshot(out)
+    assert prepare.main([*argv, "--manifests-only"]) == 0
+    assert not missing.exists(), "--manifests-only renders nothing"
+    assert _read_manifest(out / "train.jsonl") == rows[1:]
+    assert not (out / ".completed").exists()
+    assert {k for k in _snapshot(out) if k.startswith("audio/")} == {
+        k for k in before if k.startswith("audio/")
+    }
+    assert prepare.main(argv) == 0  # a normal run finishes the corpus
+    assert missing.exists() and (out / ".completed").exists()
+    assert _read_manifest(out / "train.jsonl") == rows
+
+
+def test_language_model_is_trained_on_training_texts_only(
+    prepare: ModuleType, tmp_path: Path
+) -> None:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    build_lm = importlib.import_module("build_lm")
+    texts = build_lm.training_texts("small", 0, ["espeak"])
+    plan = prepare.build_plan(prepare.PROFILES["small"], prepare.probe_engines(["espeak"]))
+    assert set(texts) == {u.text for u in plan if u.split == "train"}
+    dev_sentences = {u.text for u in plan if u.split == "dev" and u.category == "sentence"}
+    assert not dev_sentences & set(texts)
+    out = tmp_path / "lm.pt"
+    assert build_lm.main(["--out", str(out), "--profile", "small", "--engines", "espeak"]) == 0
+    from speechrnn.lm import WordLM
+
+    lm = WordLM.from_state(torch.load(out, weights_only=True))
+    assert "forward" in lm and "meters" in lm
+    assert lm.sentence_log_prob("go forward ten meters") > lm.sentence_log_prob(
+        "meters ten forward go"
+    )
+
+
+def test_export_bundles_threshold_and_language_model(
+    prepare: ModuleType,
+    trained_model: TrainedModel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    export = importlib.import_module("export")
+    from speechrnn.checkpoint import atomic_save, sha256_of
+    from speechrnn.lm import LMWeights, WordLM
+    from speechrnn.transcribe import load_model
+
+    monkeypatch.setattr(export, "ASSETS", tmp_path)  # never touch the package's own assets
+    lm_path = tmp_path / "lm.pt"
+    atomic_save(WordLM.train(trained_model.phrases).to_state(), lm_path)
+    argv = [str(trained_model.path), "--name", "trial", "--command-threshold", "-0.7"]
+    assert export.main([*argv, "--lm", str(lm_path), "--lm-weights", "0.4,1.5,-2"]) == 0
+    target = tmp_path / "trial.pt"
+    registry = json.loads((tmp_path / "models.json").read_text())
+    assert registry == {"trial": {"file": "trial.pt", "sha256": sha256_of(target)}}
+    model = load_model(target)
+    assert model.command_threshold == -0.7
+    assert model.language_model is not None and "forward" in model.language_model
+    assert model.lm_weights == LMWeights(0.4, 1.5, -2.0)
+    assert model.default_beam_size > 1
+    for clip, phrase in zip(trained_model.clips, trained_model.phrases, strict=True):
+        assert model.transcribe(clip).text == phrase
+    with pytest.raises(SystemExit):
+        export.main([*argv, "--lm-weights", "1,2,-1"])  # weights without a model
+    assert export.main([*argv, "--lm", str(tmp_path / "models.json")]) == 2

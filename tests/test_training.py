@@ -247,6 +247,35 @@ def test_should_stop_saves_and_returns_early(corpus: Path, tmp_path: Path) -> No
     assert read_checkpoint(tmp_path / "run" / "last.pt")["training"]["step"] == 1
 
 
+def test_init_starts_a_new_run_from_another_runs_weights(corpus: Path, tmp_path: Path) -> None:
+    train(tiny_config(corpus, "train.max_steps=2"), tmp_path / "first")
+    source = tmp_path / "first" / "last.pt"
+    messages: list[str] = []
+    # A vanishing learning rate: after one step the weights are still the ones started from.
+    config = tiny_config(corpus, "train.max_steps=1", "optim.lr=1e-9", f'train.init="{source}"')
+    result = train(config, tmp_path / "second", log=messages.append)
+    assert result.state.step == 1
+    assert any(f"from {source}" in m for m in messages)
+    before, after = parameters_of(source), parameters_of(tmp_path / "second" / "last.pt")
+    for name, tensor in before.items():
+        assert torch.allclose(tensor, after[name], atol=1e-5), name
+    # Without init, the same settings start from a fresh initialization.
+    plain = train(tiny_config(corpus, "train.max_steps=1", "optim.lr=1e-9"), tmp_path / "third")
+    assert plain.state.step == 1
+    fresh = parameters_of(tmp_path / "third" / "last.pt")
+    assert any(not torch.allclose(t, fresh[n], atol=1e-3) for n, t in before.items())
+
+
+def test_init_rejects_a_checkpoint_of_another_shape(corpus: Path, tmp_path: Path) -> None:
+    train(tiny_config(corpus, "train.max_steps=1"), tmp_path / "first")
+    source = tmp_path / "first" / "last.pt"
+    with pytest.raises(ConfigError, match=r"train\.init: .*another \[model\]"):
+        train(tiny_config(corpus, f'train.init="{source}"', "model.hidden_size=24"),
+              tmp_path / "second")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"train\.init: cannot start from"):
+        train(tiny_config(corpus, f'train.init="{tmp_path / "missing.pt"}"'), tmp_path / "third")
+
+
 # ----------------------------------------------------------------------------- evaluation
 
 

@@ -594,6 +594,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"comma-separated engines to use (default: {','.join(ENGINES)})",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the plan (default: 0)")
+    parser.add_argument(
+        "--manifests-only",
+        action="store_true",
+        help="render nothing: write the manifests of the planned files rendered so far, to "
+        "train on a partly built corpus (a later run without it finishes the corpus)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
@@ -650,7 +656,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             marker.unlink(missing_ok=True)
             LOGGER.info("plan: %d utterances (%s profile)", len(plan), profile.name)
-            errors = render_missing(plan, out_dir, args.jobs, progress=not args.no_progress)
+            errors = (
+                []
+                if args.manifests_only
+                else render_missing(plan, out_dir, args.jobs, progress=not args.no_progress)
+            )
             for error in errors[:20]:
                 LOGGER.warning("failed: %s", error)
             unknown = tidy_audio_folder(plan, out_dir)
@@ -663,6 +673,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = write_manifests(plan, out_dir)
             summary.update(
                 profile=profile.name,
+                planned=len(plan),
                 seed=args.seed,
                 limit=args.limit,
                 failed=len(errors),
@@ -673,7 +684,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             if errors:
                 LOGGER.error("%d utterances failed; re-run to retry them", len(errors))
                 return 1
-            _write_atomic(marker, json.dumps({"plan": fingerprint}) + "\n")
+            listed = sum(int(summary[split]["utterances"]) for split in SPLITS)  # type: ignore[index]
+            if listed == len(plan):
+                _write_atomic(marker, json.dumps({"plan": fingerprint}) + "\n")
+            else:
+                LOGGER.info(
+                    "partial corpus: the manifests list %d of %d planned utterances; "
+                    "run again without --manifests-only to finish it",
+                    listed,
+                    len(plan),
+                )
     elapsed = time.monotonic() - started
     if args.json:
         print(json.dumps(summary))
