@@ -578,9 +578,7 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> None:
         "--download", action="store_true", help="with --recipe: download the data if missing"
     )
     add_commands_arguments(parser)
-    parser.add_argument(
-        "--beam-size", type=positive_int, default=1, metavar="N", help="1 = greedy (default)"
-    )
+    add_decoding_arguments(parser)
     parser.add_argument(
         "--batch-seconds", type=_seconds, default=120.0, metavar="S", help="audio per batch"
     )
@@ -606,6 +604,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from speechrnn.data import DataError, SpeechDataset, prepare_recipe, read_manifest
     from speechrnn.decoding import DEFAULT_COMMAND_THRESHOLD, CommandDecoder
     from speechrnn.training import evaluate, summarize_commands
+    from speechrnn.transcribe import DEFAULT_LM_BEAM_SIZE, language_model_from_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -620,6 +619,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         model = model_from_checkpoint(payload)
         # A bundled model carries its calibrated threshold; other checkpoints use the default.
         model_threshold = float(payload.get("command_threshold", DEFAULT_COMMAND_THRESHOLD))
+        lm, lm_weights = language_model_from_checkpoint(payload, checkpoint)
     except CheckpointError as problem:
         raise UsageError(str(problem)) from None
     speech_commands = args.recipe == "speech_commands"
@@ -654,12 +654,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
         output = Path("eval") / f"{args.checkpoint}-{name}"
     output.mkdir(parents=True, exist_ok=True)
 
+    if args.no_lm:
+        lm = None
+    beam_size = args.beam_size or (DEFAULT_LM_BEAM_SIZE if lm is not None else 1)
     dataset = SpeechDataset(utterances, model.feature_config)
     bar = tqdm(total=len(dataset), desc="evaluating", unit="utt", file=sys.stderr, disable=None)
     try:
         result = evaluate(
-            model, dataset, "cpu", args.batch_seconds, beam_size=args.beam_size,
-            commands=decoder, progress=bar.update,
+            model, dataset, "cpu", args.batch_seconds, beam_size=beam_size,
+            commands=decoder, progress=bar.update, lm=lm, lm_weights=lm_weights,
         )  # fmt: skip
     except DataError as problem:
         bar.close()
@@ -677,12 +680,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
         "wer": round(result.wer, 4),
         "cer": round(result.cer, 4),
         "reference_words": words,
+        "decoding": "greedy"
+        if beam_size == 1
+        else f"beam {beam_size}" + (" + word LM" if lm is not None else ""),
         "recogs": str(recogs),
     }
     text_lines = [
         f"utterances: {len(result.utterances)}",
         f"WER: {result.wer:.4f} ({words} reference words)",
         f"CER: {result.cer:.4f}",
+        f"decoding: {report['decoding']}",
     ]
     if decoder is not None and phrases is not None:
         summary = summarize_commands(result.utterances, phrases, speech_commands)

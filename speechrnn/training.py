@@ -63,6 +63,7 @@ from speechrnn.data import (
 )
 from speechrnn.decoding import CommandDecoder, CommandMatch, greedy_decode
 from speechrnn.features import FeatureConfig
+from speechrnn.lm import LMWeights, WordLM
 from speechrnn.metrics import ConfusionMatrix, ErrorCounts, char_errors, word_errors
 from speechrnn.model import AcousticModel, ModelConfig, feature_config_from_dict
 from speechrnn.tokenizer import normalize_text
@@ -498,6 +499,8 @@ def evaluate(
     commands: CommandDecoder | None = None,
     num_workers: int = 0,
     progress: Callable[[int], None] | None = None,
+    lm: WordLM | None = None,
+    lm_weights: LMWeights | None = None,
 ) -> EvaluationResult:
     """Recognize every utterance of a dataset (no augmentation) and score it.
 
@@ -512,6 +515,8 @@ def evaluate(
         max_batch_size: Most utterances per batch.
         beam_size: 1 for greedy decoding, more for prefix beam search.
         commands: Also decode in command mode with this decoder.
+        lm: Word language model for the beam search (None: acoustic model only).
+        lm_weights: How to mix it in.
         num_workers: Data loader processes.
         progress: Called with the number of utterances done after each batch.
 
@@ -545,7 +550,11 @@ def evaluate(
         for row, index in enumerate(batch.indices):
             utterance = dataset.utterances[index]
             frames = log_probs[row, : int(output_lengths[row])]
-            hypothesis = greedy_decode(frames) if beam_size == 1 else decode(frames, beam_size)
+            hypothesis = (
+                greedy_decode(frames)
+                if beam_size == 1
+                else decode(frames, beam_size, lm=lm, lm_weights=lm_weights)
+            )
             reference = normalize_text(utterance.text)
             match: CommandMatch | None = commands.decode(frames) if commands is not None else None
             results.append(

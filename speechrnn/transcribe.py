@@ -318,6 +318,27 @@ def _join(segments: list[Result], duration: float) -> Result:
     return Result(text, confidence, None, words, duration)
 
 
+def language_model_from_checkpoint(
+    payload: dict[str, Any], path: str | Path
+) -> tuple[WordLM | None, LMWeights]:
+    """The word language model and its weights stored in a checkpoint, if any.
+
+    Args:
+        payload: The checkpoint dict (from :func:`~speechrnn.checkpoint.read_checkpoint`).
+        path: Its file, for error messages.
+
+    Raises:
+        CheckpointError: A stored language model that cannot be rebuilt.
+    """
+    if "language_model" not in payload:
+        return None, LMWeights()
+    try:
+        lm = WordLM.from_state(payload["language_model"])
+        return lm, LMWeights.from_dict(payload.get("lm_weights", {}))
+    except (ValueError, TypeError) as problem:
+        raise CheckpointError(f"{path}: bad language model ({problem})") from None
+
+
 def load_model(name_or_path: str | Path | None = None) -> Recognizer:
     """Load a bundled model by name, or a checkpoint file.
 
@@ -334,13 +355,7 @@ def load_model(name_or_path: str | Path | None = None) -> Recognizer:
     path = resolve_model_path(name_or_path)
     payload = read_checkpoint(path)
     threshold = payload.get("command_threshold", DEFAULT_COMMAND_THRESHOLD)
-    language_model, lm_weights = None, None
-    if "language_model" in payload:
-        try:
-            language_model = WordLM.from_state(payload["language_model"])
-            lm_weights = LMWeights.from_dict(payload.get("lm_weights", {}))
-        except (ValueError, TypeError) as problem:
-            raise CheckpointError(f"{path}: bad language model ({problem})") from None
+    language_model, lm_weights = language_model_from_checkpoint(payload, path)
     return Recognizer(
         model_from_checkpoint(payload),
         name=str(name_or_path or path.stem),
@@ -350,4 +365,12 @@ def load_model(name_or_path: str | Path | None = None) -> Recognizer:
     )
 
 
-__all__ = ["AudioError", "Recognizer", "Result", "Word", "load_model", "segment_stream"]
+__all__ = [
+    "AudioError",
+    "Recognizer",
+    "Result",
+    "Word",
+    "language_model_from_checkpoint",
+    "load_model",
+    "segment_stream",
+]

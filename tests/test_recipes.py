@@ -26,8 +26,9 @@ from fake_corpora import (
 )
 
 import speechrnn
-from speechrnn.checkpoint import read_checkpoint
+from speechrnn.checkpoint import load_acoustic_model, read_checkpoint, save_model
 from speechrnn.cli import main
+from speechrnn.lm import WordLM
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -125,6 +126,19 @@ def test_manifest_recipe_and_own_commands(
     )  # fmt: skip
     assert code == 0, err
     assert "command accuracy (with rejection):" in out and "_rejected_" in out
+    assert "decoding: greedy" in out
+    # A checkpoint carrying a word LM is evaluated the way it transcribes: beam search + LM.
+    with_lm = tmp_path / "with_lm.pt"
+    save_model(
+        load_acoustic_model(run / "last.pt"), with_lm,
+        extra={"language_model": WordLM.train(["yes", "no", "go up"]).to_state()},
+    )  # fmt: skip
+    for options, decoding in (([], "beam 8 + word LM"), (["--no-lm"], "greedy"),
+                              (["--no-lm", "--beam-size", "4"], "beam 4")):  # fmt: skip
+        code, out, err = run_cli(["evaluate", str(with_lm), str(data / "dev.jsonl"), *options],
+                                 capsys)  # fmt: skip
+        assert code == 0, err
+        assert f"decoding: {decoding}\n" in out
     # A training checkpoint works wherever a model does.
     code, out, err = run_cli(
         ["transcribe", "--model", str(run / "last.pt"), str(data / "clips/dev_000.flac")], capsys
