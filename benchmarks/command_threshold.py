@@ -122,7 +122,9 @@ def main() -> int:
         axis.set_xlabel("command threshold")
         axis.legend()
         figure.tight_layout()
-        figure.savefig(args.plot, dpi=100)
+        temporary = args.plot.with_name(f".{args.plot.name}.tmp.png")
+        figure.savefig(temporary, dpi=100)
+        temporary.replace(args.plot)  # atomic: a reader never sees half a PNG
     if args.json:
         print(json.dumps({**summary, "sweep": rows}, indent=2))
         return 0
