@@ -9,9 +9,10 @@ through a telephone band.
 How each system is run:
 
 - speechrnn: ``speechrnn.load_model(--model)``; open vocabulary with ``Recognizer.transcribe``
-  (greedy, or ``--beam-size``); command lists with ``CommandDecoder`` (accepts the best phrase
-  when its statistic reaches the model's calibrated threshold or ``--command-threshold``, else
-  rejects).
+  (the model's default decoding: beam search with its word LM when it carries one, else greedy;
+  ``--beam-size 1`` for greedy acoustic-only decoding); command lists with ``CommandDecoder``
+  (accepts the best phrase when its statistic reaches the model's calibrated threshold or
+  ``--command-threshold``, else rejects).
 - pocketsphinx (PyPI 5.x, bundled US-English model, default settings): open vocabulary with its
   default language model; command lists two ways, both given exactly the same phrases:
   a JSGF grammar ``public <command> = phrase | phrase | ...;`` (forced choice among the phrases;
@@ -180,7 +181,7 @@ class SpeechrnnSystem:
 
     name = "speechrnn"
 
-    def __init__(self, model: str | None, beam_size: int, threshold: float | None) -> None:
+    def __init__(self, model: str | None, beam_size: int | None, threshold: float | None) -> None:
         path = resolve_model_path(model)
         started = time.perf_counter()
         self.recognizer = speechrnn.load_model(model)
@@ -603,7 +604,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=200,
         help="at most this many synthetic clips, spread over the manifest",
     )
-    parser.add_argument("--beam-size", type=int, default=1, help="speechrnn beam (1: greedy)")
+    parser.add_argument(
+        "--beam-size",
+        type=int,
+        default=None,
+        help="speechrnn beam (1: greedy, no LM; default: the model's own decoding)",
+    )
     parser.add_argument(
         "--command-threshold",
         type=float,
