@@ -1,5 +1,5 @@
 """README's two set-up-and-go commands stay true: CI runs the test command verbatim, and the
-first command names files that exist."""
+first command names files that exist and prints what README says."""
 
 import re
 from pathlib import Path
@@ -30,3 +30,16 @@ def test_first_command_transcribes_the_bundled_sample() -> None:
     sample = re.search(r"(speechrnn/assets/\S+\.wav)", command)
     assert sample is not None and (ROOT / sample.group(1)).is_file()
     assert (ROOT / "scripts" / "setup.sh").is_file()
+
+
+def test_bundled_model_transcribes_the_bundled_sample_correctly() -> None:
+    # The README promises this output; the sample is a real speaker (CMU Sphinx test data).
+    import speechrnn
+
+    command = _readme_commands()[0]
+    sample = re.search(r"(speechrnn/assets/\S+\.wav)", command)
+    assert sample is not None
+    model = speechrnn.load_model()
+    assert model.language_model is not None and model.command_threshold == -1.0
+    assert model.transcribe(ROOT / sample.group(1)).text == "go forward ten meters"
+    assert "`go forward ten meters`" in (ROOT / "README.md").read_text()
