@@ -13,9 +13,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from speechrnn import __version__
 from speechrnn.audio import AUDIO_EXTENSIONS, AudioError
+
+if TYPE_CHECKING:  # torch-heavy modules load only when a subcommand needs them
+    from speechrnn.transcribe import Recognizer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -82,6 +86,24 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def load_recognizer(args: argparse.Namespace) -> Recognizer:
+    """The model of ``--model``, without its word LM under ``--no-lm``.
+
+    Raises:
+        UsageError: The model cannot be loaded.
+    """
+    from speechrnn.checkpoint import CheckpointError
+    from speechrnn.transcribe import load_model
+
+    try:
+        recognizer = load_model(args.model)
+    except CheckpointError as problem:
+        raise UsageError(str(problem)) from None
+    if args.no_lm:
+        recognizer.language_model = None
+    return recognizer
+
+
 def find_audio_files(inputs: Sequence[str]) -> list[Path]:
     """Expand directories (recursively) into their audio files; keep files as given."""
     files: list[Path] = []
@@ -132,17 +154,12 @@ def run_transcribe(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from speechrnn.checkpoint import CheckpointError
     from speechrnn.decoding import CommandDecoder
-    from speechrnn.transcribe import load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
     phrases = read_commands(args.commands, args.commands_file)
-    try:
-        recognizer = load_model(args.model)
-    except CheckpointError as problem:
-        raise UsageError(str(problem)) from None
+    recognizer = load_recognizer(args)
     commands = None
     if phrases is not None:
         threshold = args.command_threshold
@@ -169,9 +186,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     for path in progress:
         started = time.perf_counter()
         try:
-            result = recognizer.transcribe(
-                path, commands=commands, beam_size=args.beam_size, use_lm=not args.no_lm
-            )
+            result = recognizer.transcribe(path, commands=commands, beam_size=args.beam_size)
         except (AudioError, OSError) as problem:
             failed += 1
             progress.clear()
@@ -330,7 +345,6 @@ def run_listen(args: argparse.Namespace) -> int:
 def _listen(args: argparse.Namespace, stop: _StopRequest) -> int:
     import torch
 
-    from speechrnn.checkpoint import CheckpointError
     from speechrnn.microphone import (
         AudioSource,
         FileSource,
@@ -340,7 +354,6 @@ def _listen(args: argparse.Namespace, stop: _StopRequest) -> int:
         iter_updates,
     )
     from speechrnn.streaming import StreamingConfig, StreamingRecognizer
-    from speechrnn.transcribe import load_model
     from speechrnn.vad import VadError
 
     torch.set_num_threads(args.threads)
@@ -355,12 +368,7 @@ def _listen(args: argparse.Namespace, stop: _StopRequest) -> int:
         )
     except ValueError as problem:
         raise UsageError(str(problem)) from None
-    try:
-        recognizer = load_model(args.model)
-    except CheckpointError as problem:
-        raise UsageError(str(problem)) from None
-    if args.no_lm:
-        recognizer.language_model = None
+    recognizer = load_recognizer(args)
 
     source: AudioSource
     if args.input is not None:
@@ -604,7 +612,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from speechrnn.data import DataError, SpeechDataset, prepare_recipe, read_manifest
     from speechrnn.decoding import DEFAULT_COMMAND_THRESHOLD, CommandDecoder
     from speechrnn.training import evaluate, summarize_commands
-    from speechrnn.transcribe import DEFAULT_LM_BEAM_SIZE, language_model_from_checkpoint
+    from speechrnn.transcribe import default_beam_size, language_model_from_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -656,7 +664,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     if args.no_lm:
         lm = None
-    beam_size = args.beam_size or (DEFAULT_LM_BEAM_SIZE if lm is not None else 1)
+    beam_size = args.beam_size or default_beam_size(lm)
     dataset = SpeechDataset(utterances, model.feature_config)
     bar = tqdm(total=len(dataset), desc="evaluating", unit="utt", file=sys.stderr, disable=None)
     try:

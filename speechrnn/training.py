@@ -45,7 +45,12 @@ from speechrnn.augmentation import (
     derive_seed,
     noise_segments_from_paths,
 )
-from speechrnn.checkpoint import CheckpointError, read_checkpoint, save_model
+from speechrnn.checkpoint import (
+    CheckpointError,
+    load_acoustic_model,
+    read_checkpoint,
+    save_model,
+)
 from speechrnn.data import (
     SILENCE,
     BucketBatchSampler,
@@ -65,7 +70,7 @@ from speechrnn.decoding import CommandDecoder, CommandMatch, greedy_decode
 from speechrnn.features import FeatureConfig
 from speechrnn.lm import LMWeights, WordLM
 from speechrnn.metrics import ConfusionMatrix, ErrorCounts, char_errors, word_errors
-from speechrnn.model import AcousticModel, ModelConfig, feature_config_from_dict
+from speechrnn.model import AcousticModel, ModelConfig
 from speechrnn.tokenizer import normalize_text
 
 if sys.version_info >= (3, 11):
@@ -1001,18 +1006,15 @@ def _initialize_from(model: AcousticModel, config: TrainConfig, path: str) -> No
         ConfigError: Unreadable checkpoint, or one whose model/feature config differs.
     """
     try:
-        payload = read_checkpoint(path)
-        stored_model = ModelConfig.from_dict(payload["model_config"])
-        stored_features = feature_config_from_dict(payload["feature_config"])
-    except (CheckpointError, KeyError, TypeError, ValueError) as problem:
+        source = load_acoustic_model(path)
+    except CheckpointError as problem:
         raise ConfigError(f"train.init: cannot start from {path} ({problem})") from None
-    if stored_model != config.model or stored_features != config.features:
+    if source.config != config.model or source.feature_config != config.features:
         raise ConfigError(
             f"train.init: {path} holds a model with another [model] or [features] config; "
             "copy those sections from its run's config.toml"
         )
-    state = {key: value.float() for key, value in payload["state_dict"].items()}
-    model.load_state_dict(state)
+    model.load_state_dict(source.state_dict())
 
 
 def train(
@@ -1089,6 +1091,9 @@ def train(
         (run_dir / CONFIG_FILE).write_text(config_to_toml(config), encoding="utf-8")
 
     model = AcousticModel(config.model, config.features)
+    if payload is None and config.train.init:
+        # Before the data: a wrong file should fail now, not after minutes of feature caching.
+        _initialize_from(model, config, config.train.init)
     data = _prepare_data(
         config, model, run_dir, say, context.rank, context.world_size, progress_factory
     )
@@ -1101,7 +1106,6 @@ def train(
         say(f"resuming from {last_path} at step {state.step} (epoch {state.epoch}, "
             f"batch {state.batch_in_epoch})")  # fmt: skip
     elif config.train.init:
-        _initialize_from(model, config, config.train.init)
         say(f"model: {model.num_parameters():,} parameters; weights and feature normalization "
             f"from {config.train.init}")  # fmt: skip
     else:

@@ -10,6 +10,7 @@ import torch
 
 from speechrnn import decoding, tokenizer
 from speechrnn.decoding import (
+    DEFAULT_LM_PRUNE_MARGIN,
     CommandDecoder,
     Hypothesis,
     WordSpan,
@@ -186,7 +187,14 @@ def test_language_model_corrects_a_misheard_letter() -> None:
     # mass, so only close to the unconstrained search's value), not the LM-ranked score.
     plain = {h.text: h.log_prob for h in prefix_beam_search(log_probs, beam_size=16)}
     assert best[0].log_prob == pytest.approx(plain["go forward ten meters"], abs=0.5)
-    assert decode(log_probs, 8, lm, LMWeights(0.5, 1.0, -2.0)) == best[0]
+    # decode() runs the same search, at the LM's pruning margin.
+    assert (
+        decode(log_probs, 8, lm, LMWeights(0.5, 1.0, -2.0))
+        == prefix_beam_search(
+            log_probs, 8, DEFAULT_LM_PRUNE_MARGIN, lm=lm, lm_weights=LMWeights(0.5, 1.0, -2.0)
+        )[0]
+    )
+    assert decode(log_probs, 8, lm, LMWeights(0.5, 1.0, -2.0)).text == "go forward ten meters"
     assert decode(log_probs, 1, lm) == greedy_decode(log_probs)  # greedy ignores the LM
 
 

@@ -113,7 +113,7 @@ def test_checkpoint_carries_the_command_threshold(
 def test_language_model_is_used_by_default_and_can_be_turned_off(
     trained_model: TrainedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from speechrnn import transcribe
+    from speechrnn import decoding, transcribe
     from speechrnn.lm import LMWeights, WordLM
 
     plain = load_model(trained_model.path)
@@ -122,13 +122,13 @@ def test_language_model_is_used_by_default_and_can_be_turned_off(
     model = transcribe.Recognizer(plain.model, language_model=lm, lm_weights=LMWeights(0.3))
     assert model.default_beam_size == transcribe.DEFAULT_LM_BEAM_SIZE > 1
     seen: list[object] = []
-    real_search = transcribe.prefix_beam_search
+    real_search = decoding.prefix_beam_search
 
     def spy(*args: object, **kwargs: object) -> object:
         seen.append(kwargs.get("lm"))
         return real_search(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(transcribe, "prefix_beam_search", spy)
+    monkeypatch.setattr(decoding, "prefix_beam_search", spy)
     clip = trained_model.clips[-1]
     assert model.transcribe(clip).text == trained_model.phrases[-1]
     assert seen == [lm]
