@@ -23,7 +23,7 @@ from pathlib import Path
 SAMPLE = Path(__file__).resolve().parents[1] / "speechrnn" / "assets" / "sample.wav"
 
 
-def measure(model: str | None, path: str, repeats: int, beam_size: int) -> dict[str, float]:
+def measure(model: str | None, path: str, repeats: int, beam_size: int | None) -> dict[str, float]:
     """Transcribe ``path`` ``repeats`` times in this process; return timings (child mode)."""
     import torch
 
@@ -66,9 +66,12 @@ def make_long_file(path: Path, minutes: float) -> None:
             file.write(unit)
 
 
-def run_case(model: str | None, path: Path, repeats: int, beam_size: int) -> dict[str, float]:
+def run_case(
+    model: str | None, path: Path, repeats: int, beam_size: int | None
+) -> dict[str, float]:
     command = [sys.executable, __file__, "--child", str(path), "--repeats", str(repeats)]
-    command += ["--beam-size", str(beam_size)] + (["--model", model] if model else [])
+    command += ["--beam-size", str(beam_size)] if beam_size is not None else []
+    command += ["--model", model] if model else []
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"benchmark case failed: {done.stderr.strip().splitlines()[-1]}")
@@ -80,7 +83,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="checkpoint (default: the bundled model)")
     parser.add_argument("--long-minutes", type=float, default=60.0)
-    parser.add_argument("--beam-size", type=int, default=1)
+    parser.add_argument(
+        "--beam-size",
+        type=int,
+        help="1 = greedy (default: the model's own decoding: beam + LM if it has an LM)",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, default=1, help=argparse.SUPPRESS)

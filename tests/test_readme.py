@@ -40,6 +40,12 @@ def test_bundled_model_transcribes_the_bundled_sample_correctly() -> None:
     sample = re.search(r"(speechrnn/assets/\S+\.wav)", command)
     assert sample is not None
     model = speechrnn.load_model()
-    assert model.language_model is not None and model.command_threshold == -1.0
+    # README states the bundled model's calibrated command threshold; they must agree.
+    stated = re.search(
+        r"which is (-?[0-9.]+) for the\s+bundled model", ROOT.joinpath("README.md").read_text()
+    )
+    assert stated is not None
+    assert model.language_model is not None
+    assert model.command_threshold == float(stated.group(1))
     assert model.transcribe(ROOT / sample.group(1)).text == "go forward ten meters"
     assert "`go forward ten meters`" in (ROOT / "README.md").read_text()
