@@ -37,8 +37,8 @@ MAX_SEGMENT_SECONDS = 30.0  # longest stretch given to the bidirectional model a
 MIN_SEGMENT_SECONDS = 20.0  # cuts are made at the quietest point between these two
 _ENERGY_WINDOW = 800  # 50 ms at 16 kHz, the resolution of the quiet-point search
 # Beam of the default dictation decoding when the model carries a language model. Measured on
-# held-out synthetic voices (benchmarks/lm_weights.py): beam 16 was 0.6 WER points better for
-# 2.2x the decoding time, beam 4 2.4 points worse.
+# held-out synthetic voices (benchmarks/lm_weights.py): beam 16 was 1.3 WER points better for
+# 1.9x the decoding time, beam 4 3.1 points worse.
 DEFAULT_LM_BEAM_SIZE = 8
 
 AudioInput = str | Path | np.ndarray | torch.Tensor
