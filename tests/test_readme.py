@@ -13,6 +13,13 @@ def _readme_commands() -> list[str]:
     return re.findall(r"```bash\n(.+?)\n```", quick_start)
 
 
+def _readme_sample() -> Path:
+    """The audio file README's first command transcribes."""
+    sample = re.search(r"(speechrnn/assets/\S+\.wav)", _readme_commands()[0])
+    assert sample is not None
+    return ROOT / sample.group(1)
+
+
 def test_readme_opens_with_exactly_two_commands() -> None:
     commands = _readme_commands()
     assert len(commands) == 2
@@ -25,10 +32,8 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_first_command_transcribes_the_bundled_sample() -> None:
-    command = _readme_commands()[0]
-    assert "speechrnn transcribe" in command
-    sample = re.search(r"(speechrnn/assets/\S+\.wav)", command)
-    assert sample is not None and (ROOT / sample.group(1)).is_file()
+    assert "speechrnn transcribe" in _readme_commands()[0]
+    assert _readme_sample().is_file()
     assert (ROOT / "scripts" / "setup.sh").is_file()
 
 
@@ -36,16 +41,12 @@ def test_bundled_model_transcribes_the_bundled_sample_correctly() -> None:
     # The README promises this output; the sample is a real speaker (CMU Sphinx test data).
     import speechrnn
 
-    command = _readme_commands()[0]
-    sample = re.search(r"(speechrnn/assets/\S+\.wav)", command)
-    assert sample is not None
+    readme = (ROOT / "README.md").read_text()
     model = speechrnn.load_model()
     # README states the bundled model's calibrated command threshold; they must agree.
-    stated = re.search(
-        r"which is (-?[0-9.]+) for the\s+bundled model", ROOT.joinpath("README.md").read_text()
-    )
+    stated = re.search(r"which is (-?[0-9.]+) for the\s+bundled model", readme)
     assert stated is not None
     assert model.language_model is not None
     assert model.command_threshold == float(stated.group(1))
-    assert model.transcribe(ROOT / sample.group(1)).text == "go forward ten meters"
-    assert "`go forward ten meters`" in (ROOT / "README.md").read_text()
+    assert model.transcribe(_readme_sample()).text == "go forward ten meters"
+    assert "`go forward ten meters`" in readme
