@@ -38,6 +38,6 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 extras=""
 ((dev)) && extras="[dev]"
-# Quiet unless something fails; torch and torchaudio are pinned to 2.11 in pyproject.toml.
+# Quiet unless something fails; torch and torchaudio are pinned to 2.11.0 in pyproject.toml.
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}" >&2
 echo "setup: ready (.venv)" >&2
