@@ -277,9 +277,18 @@ def test_main_end_to_end_without_pocketsphinx(
     open_scores = report["open"]["speechrnn"]
     # The tiny model learned these very clips: clean synthetic speech is transcribed exactly.
     assert open_scores["synthetic_clean"]["wer"] == 0.0
-    assert set(report["commands"]) == {"speechrnn (threshold -1)", "speechrnn (oracle threshold)"}
+    assert set(report["commands"]) == {
+        "speechrnn (threshold -1)",
+        "speechrnn (oracle threshold)",
+        "speechrnn (no rejection)",
+    }
     words = report["commands"]["speechrnn (threshold -1)"]["words"]
     assert words["in_list"] == 6 and words["n_noise"] == 6
+    # With no rejection every clip gets a phrase: nothing in-list is rejected, everything out of
+    # the list is accepted, and accuracy is at least the default threshold's.
+    forced = report["commands"]["speechrnn (no rejection)"]["words"]
+    assert forced["false_reject"] == 0.0 and forced["false_accept_noise"] == 1.0
+    assert forced["accuracy"] >= words["accuracy"]
     assert compare.main(argv) == 0
     assert "| speechrnn |" in capsys.readouterr().out
 
