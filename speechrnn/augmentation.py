@@ -1,5 +1,5 @@
 """Data augmentation: waveform effects (speed, reverberation, microphone colouring, noise, telephone
-band, gain) and SpecAugment on features.
+band, gain), and SpecAugment and vocal tract length perturbation on features.
 
 Every random choice is drawn from a ``torch.Generator`` the caller passes in, and callers seed it
 from (seed, utterance, copy or epoch) with :func:`derive_seed`. An augmented example is therefore a
@@ -20,6 +20,7 @@ import torch
 import torchaudio.functional
 
 from speechrnn.audio import SAMPLE_RATE, load_audio, prepare_waveform
+from speechrnn.features import FeatureConfig
 
 NOISE_KINDS = ("white", "pink", "brown", "babble", "file")
 TELEPHONE_RATE = 8000  # narrow-band telephony
@@ -102,12 +103,22 @@ class SpecAugmentConfig:
     time_masks: int = 0  # number of time masks (0 disables)
     time_mask_width: int = 20  # each covers up to this many frames ...
     time_mask_max_ratio: float = 0.1  # ... and at most this fraction of the utterance
+    # Vocal tract length perturbation (Jaitly & Hinton, 2013) on log-mel frames: the spectrum is
+    # stretched by a factor in [1 - warp_max, 1 + warp_max], which moves formants the way a
+    # shorter or longer vocal tract would. It turns a few TTS voices into many speakers, and
+    # unlike speed perturbation it leaves pitch and tempo alone. Log-mel features only.
+    warp_prob: float = 0.0
+    warp_max: float = 0.1
 
     def __post_init__(self) -> None:
         if min(self.freq_masks, self.freq_mask_width, self.time_masks, self.time_mask_width) < 0:
             raise ValueError("spec_augment counts and widths must be >= 0")
         if not 0.0 <= self.time_mask_max_ratio <= 1.0:
             raise ValueError("spec_augment.time_mask_max_ratio must be in [0, 1]")
+        if not 0.0 <= self.warp_prob <= 1.0:
+            raise ValueError("spec_augment.warp_prob must be in [0, 1]")
+        if not 0.0 <= self.warp_max < 0.5:
+            raise ValueError("spec_augment.warp_max must be in [0, 0.5)")
 
     @property
     def enabled(self) -> bool:
@@ -115,6 +126,11 @@ class SpecAugmentConfig:
         return (self.freq_masks > 0 and self.freq_mask_width > 0) or (
             self.time_masks > 0 and self.time_mask_width > 0
         )
+
+    @property
+    def warps(self) -> bool:
+        """Whether the spectrum can be warped."""
+        return self.warp_prob > 0.0 and self.warp_max > 0.0
 
 
 def derive_seed(*parts: object) -> int:
@@ -491,6 +507,102 @@ def spec_augment(
     result = masked[0].T
     replacement = torch.zeros(features.shape[1]) if fill is None else fill.to(features.dtype)
     return torch.where(torch.isnan(result), replacement.expand_as(result), result)
+
+
+def _hz_to_mel(hz: torch.Tensor) -> torch.Tensor:
+    # The HTK mel scale, which torchaudio's MelSpectrogram uses by default.
+    return 2595.0 * torch.log10(1.0 + hz / 700.0)
+
+
+def _mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
+def warp_source_bins(feature_config: FeatureConfig, factor: float) -> torch.Tensor:
+    """Where each warped mel bin takes its value from, for a spectrum stretched by ``factor``.
+
+    The warp is VTLP's piecewise-linear one: frequencies scale by ``factor`` up to a knee, and
+    above it a straight line maps the top of the band onto itself, so no bin reads past the band
+    (or is left empty) at either end.
+
+    Args:
+        feature_config: The log-mel settings (bin centres come from f_min, f_max and n_mels).
+        factor: Stretch; above 1 moves formants up (a shorter vocal tract).
+
+    Returns:
+        (n_mels,) fractional source-bin positions in [0, n_mels - 1].
+    """
+    n = feature_config.n_mels
+    edges = torch.linspace(
+        float(_hz_to_mel(torch.tensor(feature_config.f_min))),
+        float(_hz_to_mel(torch.tensor(feature_config.f_max))),
+        n + 2,
+        dtype=torch.float64,
+    )
+    centres = _mel_to_hz(edges[1:-1])
+    top = feature_config.f_max
+    # A target frequency f reads the source at f / factor below the knee; the knee sits where
+    # that line would still leave room to reach (top, top) with a positive slope.
+    knee = 0.8 * top * min(factor, 1.0)
+    source = torch.where(
+        centres <= knee,
+        centres / factor,
+        knee / factor + (centres - knee) * (top - knee / factor) / (top - knee),
+    )
+    position = (_hz_to_mel(source) - edges[0]) / (edges[1] - edges[0]) - 1.0
+    return position.clamp(0.0, n - 1.0).to(torch.float32)
+
+
+def frequency_warp(
+    features: torch.Tensor,
+    config: SpecAugmentConfig,
+    feature_config: FeatureConfig,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """With probability ``config.warp_prob``, stretch log-mel frames along frequency (VTLP).
+
+    Args:
+        features: (frames, n_mels) raw log-mel features.
+        config: Warp probability and range.
+        feature_config: The settings the features were computed with.
+        generator: Random source; untouched when warping is disabled.
+
+    Returns:
+        (frames, n_mels) warped features (the input itself when not warped).
+
+    Raises:
+        ValueError: Features that are not log-mel.
+    """
+    if not config.warps:
+        return features
+    if feature_config.kind != "logmel":
+        raise ValueError("spec_augment.warp_prob needs log-mel features (features.kind = 'logmel')")
+    draw = torch.rand(2, generator=generator, dtype=torch.float64)
+    if float(draw[0]) >= config.warp_prob or features.shape[0] == 0:
+        return features
+    factor = 1.0 + config.warp_max * (2.0 * float(draw[1]) - 1.0)
+    return warp_spectrum(features, feature_config, factor)
+
+
+def warp_spectrum(
+    features: torch.Tensor, feature_config: FeatureConfig, factor: float
+) -> torch.Tensor:
+    """Stretch log-mel frames along frequency by ``factor`` (see :func:`warp_source_bins`).
+
+    Args:
+        features: (frames, n_mels) raw log-mel features.
+        feature_config: The settings the features were computed with.
+        factor: Stretch; above 1 moves formants up.
+
+    Returns:
+        (frames, n_mels) warped features.
+    """
+    position = warp_source_bins(feature_config, factor)
+    low = position.floor().long()
+    high = (low + 1).clamp(max=feature_config.n_mels - 1)
+    weight = (position - low).to(features.dtype)
+    # Linear interpolation between neighbouring bins of the log spectrum.
+    return features[:, low] * (1.0 - weight) + features[:, high] * weight
 
 
 def noise_segments_from_paths(

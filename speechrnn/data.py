@@ -35,6 +35,7 @@ from speechrnn.augmentation import (
     AugmentConfig,
     SpecAugmentConfig,
     WaveformAugmenter,
+    frequency_warp,
     generator_for,
     read_audio_segment,
     spec_augment,
@@ -983,8 +984,8 @@ class SpeechDataset(Dataset[Example]):
     """Utterances as training examples, indexed by ``(epoch, index)`` pairs.
 
     With a cache, an example is one of the cached copies (chosen per epoch); without, the audio is
-    read, augmented and turned into features on the fly. SpecAugment, when configured, is applied
-    last. All randomness comes from (seed, epoch, index).
+    read, augmented and turned into features on the fly. The frequency warp (VTLP) and SpecAugment,
+    when configured, are applied last. All randomness comes from (seed, epoch, index).
 
     Args:
         utterances: The utterances.
@@ -1049,6 +1050,8 @@ class SpeechDataset(Dataset[Example]):
             features = self.cache.features(index, copy)
         else:
             features = self._compute(index, generator)
+        if self.spec_config is not None and self.spec_config.warps:
+            features = frequency_warp(features, self.spec_config, self.feature_config, generator)
         if self.spec_config is not None and self.spec_config.enabled:
             features = spec_augment(features, self.spec_config, generator, self.fill)
         return Example(features, self.tokens[index], index)

@@ -300,6 +300,10 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
         )
     sections = {name: _section_from_dict(cls, values.get(name, {}), name)
                 for name, cls in _SECTIONS.items()}  # fmt: skip
+    if sections["spec_augment"].warps and sections["features"].kind != "logmel":
+        raise ConfigError(
+            "spec_augment.warp_prob needs log-mel features (features.kind = 'logmel')"
+        )
     return TrainConfig(**sections)
 
 

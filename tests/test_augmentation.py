@@ -16,6 +16,7 @@ from speechrnn.augmentation import (
     WaveformAugmenter,
     colored_noise,
     derive_seed,
+    frequency_warp,
     generator_for,
     mix_at_snr,
     noise_segments_from_paths,
@@ -25,7 +26,10 @@ from speechrnn.augmentation import (
     speed_perturb,
     synthetic_rir,
     telephone,
+    warp_source_bins,
+    warp_spectrum,
 )
+from speechrnn.features import FeatureConfig, FeatureExtractor
 
 RATE = 16000
 
@@ -200,6 +204,60 @@ def test_time_masks_respect_the_length_ratio() -> None:
     for seed in range(20):
         masked = spec_augment(features, config, generator_for(seed), torch.ones(10))
         assert int((masked[:, 0] == 1).sum()) <= 3
+
+
+def test_warp_source_bins_keep_the_band_edges_and_order() -> None:
+    config = FeatureConfig()
+    identity = warp_source_bins(config, 1.0)
+    assert torch.allclose(identity, torch.arange(80, dtype=torch.float32), atol=1e-4)
+    for factor in (0.85, 0.92, 1.08, 1.15):
+        position = warp_source_bins(config, factor)
+        assert torch.all(position[1:] >= position[:-1])  # no bin reads below its neighbour
+        assert float(position.min()) >= 0.0 and float(position.max()) <= 79.0
+        # The band's top edge maps onto itself, so the last bin reads from (almost) itself.
+        assert float(position[-1]) == pytest.approx(79.0, abs=1.0)
+        # Below the knee, a stretch (> 1) reads from lower bins and a squeeze from higher ones.
+        middle = position[20:50] - identity[20:50]
+        assert bool((middle < -0.2).all()) if factor > 1 else bool((middle > 0.2).all())
+
+
+def test_warp_spectrum_moves_a_tone_like_a_higher_voice() -> None:
+    config = FeatureConfig()
+    extractor = FeatureExtractor(config)
+    with torch.no_grad():
+        low, high = extractor(tone(1000.0)), extractor(tone(1100.0))
+    warped = warp_spectrum(low, config, 1.1)
+    # The 1000 Hz peak, stretched by 10%, lands in the bin of a 1100 Hz tone, not where it was.
+    assert int(warped.mean(0).argmax()) == int(high.mean(0).argmax())
+    assert int(low.mean(0).argmax()) != int(high.mean(0).argmax())
+    assert torch.allclose(warp_spectrum(low, config, 1.0), low, atol=1e-3)
+
+
+def test_frequency_warp_is_seeded_and_optional() -> None:
+    config = FeatureConfig()
+    features = torch.randn(50, 80)
+    off = SpecAugmentConfig()
+    assert frequency_warp(features, off, config, generator_for(0)) is features
+    never = SpecAugmentConfig(warp_prob=0.0, warp_max=0.1)
+    assert not never.warps
+    always = SpecAugmentConfig(warp_prob=1.0, warp_max=0.1)
+    warped = frequency_warp(features, always, config, generator_for(0))
+    assert warped.shape == features.shape and not torch.equal(warped, features)
+    assert torch.equal(warped, frequency_warp(features, always, config, generator_for(0)))
+    assert not torch.equal(warped, frequency_warp(features, always, config, generator_for(1)))
+    # Roughly warp_prob of the draws warp.
+    half = SpecAugmentConfig(warp_prob=0.5, warp_max=0.1)
+    count = sum(
+        not torch.equal(frequency_warp(features, half, config, generator_for(s)), features)
+        for s in range(200)
+    )
+    assert 70 < count < 130
+    with pytest.raises(ValueError, match="log-mel"):
+        frequency_warp(torch.randn(5, 13), always, FeatureConfig(kind="mfcc", n_mfcc=13),
+                       generator_for(0))  # fmt: skip
+    for bad in ({"warp_prob": 1.5}, {"warp_max": 0.6}, {"warp_max": -0.1}):
+        with pytest.raises(ValueError, match="warp"):
+            SpecAugmentConfig(**bad)  # type: ignore[arg-type]
 
 
 def test_read_audio_segment_and_noise_sources(tmp_path: Path) -> None:

@@ -324,6 +324,13 @@ def test_dataset_examples_are_functions_of_epoch_and_index(tmp_path: Path) -> No
     assert first.tokens.tolist() == encode(utterances[2].text)
     on_the_fly = SpeechDataset(utterances, config, augmenter=None)
     assert torch.allclose(on_the_fly[(0, 1)].features, cache.features(1, 0), atol=0.02, rtol=0.002)
+    # The frequency warp is drawn per (epoch, index) too, on top of the cached copy.
+    warp = SpecAugmentConfig(warp_prob=1.0, warp_max=0.15)
+    warping = SpeechDataset(utterances, config, cache, spec_config=warp, seed=0)
+    plain = SpeechDataset(utterances, config, cache, seed=0)
+    assert torch.equal(warping[(0, 2)].features, warping[(0, 2)].features)
+    assert not torch.equal(warping[(0, 2)].features, plain[(0, 2)].features)
+    assert warping[(0, 2)].features.shape == plain[(0, 2)].features.shape
 
 
 def test_collate_pads_and_concatenates() -> None:

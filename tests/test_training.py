@@ -73,6 +73,8 @@ def test_parse_override(text: str, expected: tuple[str, str, object]) -> None:
         pytest.param(["optim.schedule=linear"], "one of 'cosine'", id="bad-choice"),
         pytest.param(["train.epochs=0"], "epochs", id="bad-range"),
         pytest.param(["lr=1"], "section.key=value", id="no-section"),
+        pytest.param(["features.kind=mfcc", "spec_augment.warp_prob=0.5"], "needs log-mel",
+                     id="warp-needs-logmel"),
     ],
 )  # fmt: skip
 def test_bad_overrides_are_rejected(overrides: list[str], message: str) -> None:
