@@ -373,6 +373,22 @@ def test_viterbi_fallback_matches_forced_align_on_random_matrices(seed: int) -> 
     assert decoding._viterbi_path(log_probs, targets) == expected[0].tolist()
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_batched_viterbi_matches_one_phrase_alignment(seed: int) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    frames = [1, 3, 6, 12, 25, 40][seed]
+    # Peaky, CTC-like posteriors; phrases with repeated letters, spaces and one letter, some
+    # longer than the clip can hold.
+    log_probs = (3 * torch.randn(frames, VOCAB_SIZE, generator=generator)).log_softmax(1)
+    phrases = ["a", "see", "book", "go forward ten meters", "ten", "clubs", "all", "x"]
+    targets = [tuple(tokenizer.encode(phrase)) for phrase in phrases]
+    paths = decoding._viterbi_paths(log_probs.numpy(), targets)
+    assert len(paths) == len(targets)
+    for tokens, path in zip(targets, paths, strict=True):
+        assert path == decoding._best_path(log_probs, tokens)
+        assert (path is None) == (frames < decoding._min_frames(tokens))
+
+
 def test_align_words_spreads_evenly_when_alignment_is_infeasible() -> None:
     tokens = tokenizer.encode("ab cd")  # 5 tokens on 3 frames
     spans = align_words(torch.zeros(3, VOCAB_SIZE).log_softmax(1), tokens)
