@@ -389,6 +389,26 @@ def test_batched_viterbi_matches_one_phrase_alignment(seed: int) -> None:
         assert (path is None) == (frames < decoding._min_frames(tokens))
 
 
+@pytest.mark.parametrize("frames", [30, 200])
+def test_command_scores_agree_between_batched_and_per_phrase_alignment(
+    frames: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generator = torch.Generator().manual_seed(frames)
+    log_probs = (3 * torch.randn(frames, VOCAB_SIZE, generator=generator)).log_softmax(1)
+    # 70 phrases: more than one batch of phrases.
+    words = ["go", "stop", "left", "right", "see", "book", "lights on", "call mom", "ten", "a"]
+    phrases = [f"{a} {b}" for a, b in itertools.product(words, words[:7])]
+    decoder = CommandDecoder(phrases, threshold=-5.0)
+    monkeypatch.setattr(decoding, "_BATCHED_VITERBI_MAX_FRAMES", 10_000)
+    batched = decoder.decode(log_probs)
+    monkeypatch.setattr(decoding, "_BATCHED_VITERBI_MAX_FRAMES", 0)
+    one_by_one = decoder.decode(log_probs)
+    assert batched.best_phrase == one_by_one.best_phrase
+    assert batched.scores.keys() == one_by_one.scores.keys()
+    for phrase, score in batched.scores.items():
+        assert score == pytest.approx(one_by_one.scores[phrase], abs=1e-4)
+
+
 def test_align_words_spreads_evenly_when_alignment_is_infeasible() -> None:
     tokens = tokenizer.encode("ab cd")  # 5 tokens on 3 frames
     spans = align_words(torch.zeros(3, VOCAB_SIZE).log_softmax(1), tokens)
