@@ -27,7 +27,7 @@ from speechrnn.lm import SENTENCE_END, SENTENCE_START, LMWeights, WordLM
 
 # Deprecated in torchaudio 2.8, then kept (pytorch/audio#4147) and present in 2.11. When it is
 # missing, or raises RuntimeError because torchaudio was built without the alignment extension,
-# _viterbi_path below computes the same alignment in plain torch.
+# _viterbi_paths below computes the same alignment in numpy.
 _torchaudio_forced_align: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = getattr(
     torchaudio.functional, "forced_align", None
 )
@@ -378,47 +378,6 @@ def _min_frames(tokens: Sequence[int]) -> int:
     return len(tokens) + repeats
 
 
-def _viterbi_path(matrix: torch.Tensor, tokens: tuple[int, ...]) -> list[int]:
-    """Best CTC path of ``tokens`` through ``matrix`` in plain torch (same result as forced_align).
-
-    Args:
-        matrix: (frames, vocab) log-probabilities; frames >= _min_frames(tokens) >= 1.
-        tokens: Non-empty target tokens.
-
-    Returns:
-        The token (or blank) emitted at each frame, ``frames`` long.
-    """
-    blank = tokenizer.BLANK
-    # States alternate blank, token, blank, ..., token, blank: (2 * len(tokens) + 1,)
-    states = [blank]
-    for token in tokens:
-        states += [token, blank]
-    num_states = len(states)
-    emissions = matrix[:, states]  # (frames, num_states)
-    # A path may skip the blank between two tokens unless they are equal (it would merge them).
-    can_skip = torch.tensor(
-        [s >= 2 and states[s] != blank and states[s] != states[s - 2] for s in range(num_states)]
-    )
-    score = torch.full((num_states,), NEG_INF)
-    score[:2] = emissions[0, :2]
-    blocked = torch.full((2,), NEG_INF)
-    steps = []  # per frame: (num_states,) how many states back the best predecessor is
-    for frame in range(1, matrix.shape[0]):
-        advance = torch.cat((blocked[:1], score[:-1]))
-        skip = torch.where(can_skip, torch.cat((blocked, score[:-2])), NEG_INF)
-        score, step = torch.stack((score, advance, skip)).max(dim=0)
-        score = score + emissions[frame]
-        steps.append(step)
-    # A path ends in the last token or the blank after it.
-    state = num_states - 1 if score[-1] >= score[-2] else num_states - 2
-    path = [states[state]]
-    for step in reversed(torch.stack(steps).tolist() if steps else []):
-        state -= step[state]
-        path.append(states[state])
-    path.reverse()
-    return path
-
-
 # The batched Viterbi's Python loop over frames beats one forced_align call per phrase on short
 # utterances (20 phrases: 1.1 against 3.4 ms at 25 frames, 1 s of audio) but loses on long ones
 # (9.6 against 6.0 ms at 250 frames); phrases go in chunks so memory stays small for long lists.
@@ -431,9 +390,10 @@ def _viterbi_paths(
 ) -> list[list[int] | None]:
     """Best CTC paths of several phrases through one utterance, all phrases at once.
 
-    The same recursion as :func:`_viterbi_path`, run over every phrase's states side by side in
-    numpy: a command list is scored with one pass over the frames instead of one aligner call
-    per phrase, whose fixed cost dominated on short clips.
+    The recursion forced_align runs, over every phrase's states side by side in numpy: a command
+    list is scored with one pass over the frames instead of one aligner call per phrase, whose
+    fixed cost dominated on short clips. With one phrase it is also the fallback for a torchaudio
+    without forced_align.
 
     Args:
         matrix: (frames, vocab) float32 log-probabilities, frames >= 1.
@@ -510,7 +470,7 @@ def _best_path(matrix: torch.Tensor, tokens: tuple[int, ...]) -> list[int] | Non
             return [int(token) for token in path[0].tolist()]
         except RuntimeError:  # pragma: no cover - torchaudio built without alignment support
             pass
-    return _viterbi_path(matrix, tokens)
+    return _viterbi_paths(matrix.numpy(), [tokens])[0]
 
 
 def _token_spans(path: Sequence[int]) -> list[tuple[int, int]]:
