@@ -9,6 +9,7 @@ exactly the data an uninterrupted one would have seen, without saving any RNG st
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Callable, Sequence
@@ -518,6 +519,21 @@ def _mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
     return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
 
+@functools.lru_cache(maxsize=8)
+def _mel_bins(feature_config: FeatureConfig) -> tuple[float, float, torch.Tensor]:
+    """The mel value of f_min, the mel spacing of the filters, and each bin's centre in Hz.
+
+    Cached: it depends only on the (frozen) feature settings, and the warp runs per example.
+    """
+    edges = torch.linspace(
+        float(_hz_to_mel(torch.tensor(feature_config.f_min))),
+        float(_hz_to_mel(torch.tensor(feature_config.f_max))),
+        feature_config.n_mels + 2,
+        dtype=torch.float64,
+    )
+    return float(edges[0]), float(edges[1] - edges[0]), _mel_to_hz(edges[1:-1])
+
+
 def warp_source_bins(feature_config: FeatureConfig, factor: float) -> torch.Tensor:
     """Where each warped mel bin takes its value from, for a spectrum stretched by ``factor``.
 
@@ -533,13 +549,7 @@ def warp_source_bins(feature_config: FeatureConfig, factor: float) -> torch.Tens
         (n_mels,) fractional source-bin positions in [0, n_mels - 1].
     """
     n = feature_config.n_mels
-    edges = torch.linspace(
-        float(_hz_to_mel(torch.tensor(feature_config.f_min))),
-        float(_hz_to_mel(torch.tensor(feature_config.f_max))),
-        n + 2,
-        dtype=torch.float64,
-    )
-    centres = _mel_to_hz(edges[1:-1])
+    low_mel, mel_step, centres = _mel_bins(feature_config)
     top = feature_config.f_max
     # A target frequency f reads the source at f / factor below the knee; the knee sits where
     # that line would still leave room to reach (top, top) with a positive slope.
@@ -549,7 +559,7 @@ def warp_source_bins(feature_config: FeatureConfig, factor: float) -> torch.Tens
         centres / factor,
         knee / factor + (centres - knee) * (top - knee / factor) / (top - knee),
     )
-    position = (_hz_to_mel(source) - edges[0]) / (edges[1] - edges[0]) - 1.0
+    position = (_hz_to_mel(source) - low_mel) / mel_step - 1.0
     return position.clamp(0.0, n - 1.0).to(torch.float32)
 
 
