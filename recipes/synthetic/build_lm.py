@@ -45,10 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the plan (default: 0)")
     parser.add_argument(
         "--engines",
-        default=",".join(prepare.ENGINES),
-        help="engines of the plan, as given to prepare.py (default: all)",
+        default=None,
+        help="engines of the plan, as given to prepare.py (default: the profile's)",
     )
     args = parser.parse_args(argv)
+    if args.engines is None:
+        args.engines = ",".join(prepare.profile_engines(prepare.PROFILES[args.profile]))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     started = time.monotonic()
     texts = training_texts(args.profile, args.seed, [e for e in args.engines.split(",") if e])

@@ -68,12 +68,14 @@ PEAK = 0.89
 SPLITS = ("train", "dev")
 
 # Voices never used for training. espeak: one accent (all variants) and five variants (all
-# accents); flite: rms; festival: ked. piper and hibari have one voice each, kept for training.
+# accents); flite: rms; festival: ked; kokoro: gongitsune. piper and hibari have one voice each,
+# kept for training.
 HELD_OUT_ESPEAK_ACCENTS = frozenset({"en-029"})
 HELD_OUT_ESPEAK_VARIANTS = frozenset({"m6", "f4", "klatt3", "Annie", "travis"})
 HELD_OUT: dict[str, frozenset[str]] = {
     "flite": frozenset({"rms"}),
     "festival": frozenset({"ked_diphone"}),
+    "kokoro": frozenset({"jf_gongitsune"}),
 }
 
 
@@ -121,6 +123,10 @@ class Profile:
     dev_fraction: float
     # Relative share of each engine (among the engines that work here).
     engine_weights: tuple[tuple[str, float], ...]
+    # Another profile whose dev/train sentence split this one keeps (its dev sentences are the
+    # other plan's dev sentences, and its train sentences are never among them), so that a model
+    # trained on both corpora is still measured on sentences it never heard. "": its own split.
+    sentences_from: str = ""
 
 
 _ENGINE_WEIGHTS = (
@@ -161,7 +167,31 @@ PROFILES: dict[str, Profile] = {
         dev_fraction=0.05,
         engine_weights=_ENGINE_WEIGHTS,
     ),
+    # Kokoro alone, in a corpus of its own: it is too slow (about real time on one core) to
+    # share the full profile's plan, so this is about 1.3 h of its five accented voices, to
+    # train on beside the full corpus.
+    "kokoro": Profile(
+        name="kokoro",
+        command_repeats=32,
+        digit_repeats=16,
+        number_extra=150,
+        number_repeats=1,
+        letter_repeats=4,
+        nato_repeats=3,
+        nato_sequences=30,
+        phrases=600,
+        phrase_variety=30,
+        sentences=500,
+        dev_fraction=0.1,
+        engine_weights=(("kokoro", 1.0),),
+        sentences_from="full",
+    ),
 }
+
+
+def profile_engines(profile: Profile) -> list[str]:
+    """The engines a profile gives a share to, in its order (the default ``--engines``)."""
+    return [name for name, weight in profile.engine_weights if weight > 0]
 
 
 @dataclass(frozen=True)
@@ -218,8 +248,14 @@ def _make_utterance(
     )
 
 
-def _prompt_instances(profile: Profile, rng: random.Random) -> Iterator[tuple[Prompt, bool]]:
-    """Every render of the profile as (prompt, goes_to_dev)."""
+def _prompt_instances(
+    profile: Profile, rng: random.Random, dev_sentences: frozenset[str] | None = None
+) -> Iterator[tuple[Prompt, bool]]:
+    """Every render of the profile as (prompt, goes_to_dev).
+
+    ``dev_sentences``, when given, fixes which sentences may be said in dev (all others go to
+    train) instead of a random share of them.
+    """
     repeated = (
         (tts_texts.command_prompts(), profile.command_repeats),
         (tts_texts.digit_prompts(), profile.digit_repeats),
@@ -242,8 +278,14 @@ def _prompt_instances(profile: Profile, rng: random.Random) -> Iterator[tuple[Pr
         LOGGER.warning("no sentences: WordNet not found in %s", tts_texts.WORDNET_DIR)
         return
     rng.shuffle(sentences)
-    dev_count = max(1, round(len(sentences) * profile.dev_fraction))
-    pools = {True: sentences[:dev_count], False: sentences[dev_count:]}
+    if dev_sentences is None:
+        dev_count = max(1, round(len(sentences) * profile.dev_fraction))
+        pools = {True: sentences[:dev_count], False: sentences[dev_count:]}
+    else:
+        pools = {
+            True: [s for s in sentences if s.text in dev_sentences],
+            False: [s for s in sentences if s.text not in dev_sentences],
+        }
     positions = {True: 0, False: 0}
     for _ in range(profile.sentences):
         to_dev = rng.random() < profile.dev_fraction
@@ -265,6 +307,16 @@ def build_plan(
     Returns:
         Utterances in a shuffled, deterministic order, each uid once.
     """
+    dev_sentences = None
+    if profile.sentences_from:
+        # The other corpus was built with every voice of its engines (as on this machine).
+        reference = PROFILES[profile.sentences_from]
+        all_voices = {name: ENGINES[name].voices for name in profile_engines(reference)}
+        dev_sentences = frozenset(
+            u.text
+            for u in build_plan(reference, all_voices, seed)
+            if u.split == "dev" and u.category == "sentence"
+        )
     rng = random.Random(f"{profile.name}:{seed}")
     pools: dict[str, dict[str, list[str]]] = {split: defaultdict(list) for split in SPLITS}
     for engine, names in sorted(voices.items()):
@@ -276,7 +328,7 @@ def build_plan(
         for split in SPLITS
     }
     plan: dict[str, Utterance] = {}
-    for prompt, to_dev in _prompt_instances(profile, rng):
+    for prompt, to_dev in _prompt_instances(profile, rng, dev_sentences):
         split = "dev" if to_dev else "train"
         choices = [(engine, weight) for engine, weight in engine_choices[split] if weight > 0]
         if not choices:
@@ -590,8 +642,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--engines",
-        default=",".join(ENGINES),
-        help=f"comma-separated engines to use (default: {','.join(ENGINES)})",
+        default=None,
+        help=f"comma-separated engines to use, of {','.join(ENGINES)} (default: those the "
+        "profile gives a share)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the plan (default: 0)")
     parser.add_argument(
@@ -603,7 +656,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
-    args.engines = [name.strip() for name in args.engines.split(",") if name.strip()]
+    if args.engines is None:
+        args.engines = profile_engines(PROFILES[args.profile])
+    else:
+        args.engines = [name.strip() for name in args.engines.split(",") if name.strip()]
     unknown = sorted(set(args.engines) - set(ENGINES))
     if unknown:
         parser.error(f"unknown engines {unknown}; choose from {', '.join(ENGINES)}")

