@@ -156,7 +156,9 @@ def _ffmpeg_blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarra
     try:
         while chunk := process.stdout.read(block_bytes):
             usable = len(chunk) // 4 * 4
-            yield np.frombuffer(chunk[:usable], dtype=np.float32).reshape(-1, 1), SAMPLE_RATE
+            # A bytearray, not the bytes object: torch refuses to share a read-only buffer.
+            samples = np.frombuffer(bytearray(chunk[:usable]), dtype=np.float32)
+            yield samples.reshape(-1, 1), SAMPLE_RATE
     finally:
         process.stdout.close()
         error = process.stderr.read().decode(errors="replace").strip().splitlines()

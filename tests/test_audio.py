@@ -12,6 +12,7 @@ from speechrnn.audio import (
     SAMPLE_RATE,
     AudioError,
     Resampler,
+    _ffmpeg_blocks,
     iter_audio,
     load_audio,
     prepare_waveform,
@@ -146,6 +147,9 @@ def test_ffmpeg_formats(tmp_path: Path) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), str(m4a)], check=True)
     audio = load_audio(m4a)
     assert abs(len(audio) - 2 * SAMPLE_RATE) < 0.05 * SAMPLE_RATE
+    # Writable blocks, so torch can share them (it warns about read-only ones, once a process).
+    blocks = list(_ffmpeg_blocks(m4a, 0.5))
+    assert len(blocks) >= 4 and all(block.flags.writeable for block, _ in blocks)
     assert float(audio[4000:-4000].pow(2).mean().sqrt()) == pytest.approx(0.5 / np.sqrt(2), rel=0.1)
     broken = tmp_path / "broken.m4a"
     broken.write_bytes(b"\x00" * 1000)
