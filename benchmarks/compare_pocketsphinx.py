@@ -506,8 +506,15 @@ def _ratio(value: float) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
+def _threshold(value: float | str | None) -> str:
+    # A report read back from --json holds infinite thresholds as "inf" / "-inf".
+    if value is None:
+        return "n/a"
+    return value if isinstance(value, str) else f"{value:g}"
+
+
 def markdown(report: dict[str, Any]) -> str:
-    """The report as Markdown tables."""
+    """The report as Markdown tables (a fresh report, or one read back from ``--json``)."""
     lines = []
     sets = report["sets"]
     lines.append(
@@ -553,7 +560,7 @@ def markdown(report: dict[str, Any]) -> str:
         noise = _mean_rate(words, phrases, "noise")
         thresholds = "-"
         if "threshold" in words:
-            thresholds = f"{words['threshold']:g} / {phrases['threshold']:g}"
+            thresholds = f"{_threshold(words['threshold'])} / {_threshold(phrases['threshold'])}"
         audio = words["audio_seconds"] + phrases["audio_seconds"]
         rtf = (words["seconds"] + phrases["seconds"]) / audio if audio else math.nan
         lines.append(
@@ -572,16 +579,21 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def _mean_rate(words: dict[str, Any], phrases: dict[str, Any], category: str) -> float:
-    accepted = words[f"false_accept_{category}"] * words[f"n_{category}"]
-    accepted += phrases[f"false_accept_{category}"] * phrases[f"n_{category}"]
+    def rate(row: dict[str, Any]) -> float:
+        value = row[f"false_accept_{category}"]
+        return math.nan if value is None else float(value)  # None: a NaN read back from JSON
+
+    accepted = rate(words) * words[f"n_{category}"] + rate(phrases) * phrases[f"n_{category}"]
     total = words[f"n_{category}"] + phrases[f"n_{category}"]
     return accepted / total if total else math.nan
 
 
 def _finite(value: Any) -> Any:
-    """JSON has no NaN: None instead."""
-    if isinstance(value, float) and not math.isfinite(value):
+    """JSON has no NaN or infinity: None for NaN, "inf" / "-inf" for the infinities."""
+    if isinstance(value, float) and math.isnan(value):
         return None
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -629,7 +641,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--dump-clips", type=Path, help="write every evaluation clip here")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="REPORT.json",
+        help="measure nothing: print the Markdown tables of a report saved with --json",
+    )
     args = parser.parse_args(argv)
+    if args.render is not None:
+        try:
+            print(markdown(json.loads(args.render.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, KeyError, TypeError) as problem:
+            print(f"error: {args.render}: not a saved report ({problem!r})", file=sys.stderr)
+            return 2
+        return 0
 
     torch.set_num_threads(1)
     # Raises when already fixed in this process (e.g. under pytest): harmless then.

@@ -289,8 +289,23 @@ def test_main_end_to_end_without_pocketsphinx(
     forced = report["commands"]["speechrnn (no rejection)"]["words"]
     assert forced["false_reject"] == 0.0 and forced["false_accept_noise"] == 1.0
     assert forced["accuracy"] >= words["accuracy"]
+    assert forced["threshold"] == "-inf"  # JSON has no infinity
+    # A saved report renders as the same tables a run prints, the forced-choice row included.
+    saved = tmp_path / "report.json"
+    saved.write_text(json.dumps(report))
+    assert compare.main(["--render", str(saved)]) == 0
+    rendered = capsys.readouterr().out
+    assert "| speechrnn (no rejection) | " in rendered and "| -inf / -inf |" in rendered
     assert compare.main(argv) == 0
-    assert "| speechrnn |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| speechrnn |" in printed
+    for line in printed.splitlines():
+        if line.startswith("| speechrnn (no rejection)"):
+            # Equal apart from the timing column, which differs between the two runs.
+            assert line.rsplit("|", 2)[0] in rendered
+    saved.write_text("{}")
+    assert compare.main(["--render", str(saved)]) == 2
+    assert compare.main(["--render", str(tmp_path / "missing.json")]) == 2
 
 
 def test_speechrnn_command_mode_on_learned_clips(trained_model: TrainedModel) -> None:
