@@ -115,7 +115,12 @@ def to_mono(samples: np.ndarray | torch.Tensor) -> torch.Tensor:
     Returns:
         (samples,) float32.
     """
-    tensor = torch.as_tensor(np.asarray(samples))
+    array = np.asarray(samples)
+    if not array.flags.writeable:
+        # torch cannot share a read-only buffer (np.frombuffer over bytes: ffmpeg's output, a
+        # caller's raw PCM): the tensor could write into it.
+        array = array.copy()
+    tensor = torch.as_tensor(array)
     if tensor.dtype == torch.int16:
         tensor = tensor.float() / 32768.0
     elif tensor.dtype == torch.int32:
@@ -156,9 +161,7 @@ def _ffmpeg_blocks(path: Path, block_seconds: float) -> Iterator[tuple[np.ndarra
     try:
         while chunk := process.stdout.read(block_bytes):
             usable = len(chunk) // 4 * 4
-            # A bytearray, not the bytes object: torch refuses to share a read-only buffer.
-            samples = np.frombuffer(bytearray(chunk[:usable]), dtype=np.float32)
-            yield samples.reshape(-1, 1), SAMPLE_RATE
+            yield np.frombuffer(chunk[:usable], dtype=np.float32).reshape(-1, 1), SAMPLE_RATE
     finally:
         process.stdout.close()
         error = process.stderr.read().decode(errors="replace").strip().splitlines()

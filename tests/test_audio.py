@@ -16,6 +16,7 @@ from speechrnn.audio import (
     iter_audio,
     load_audio,
     prepare_waveform,
+    to_mono,
 )
 
 
@@ -92,6 +93,14 @@ def test_waveform_input_integer_and_stereo() -> None:
     assert len(audio) == 16000 and float(audio.abs().max()) == pytest.approx(0.5, abs=0.02)
 
 
+def test_read_only_input_is_copied_not_shared() -> None:
+    raw = _sine(16000).astype(np.float32).tobytes()
+    samples = np.frombuffer(raw, dtype=np.float32)  # a caller's raw PCM: read-only
+    mono = to_mono(samples)
+    mono += 1.0
+    assert float(np.abs(samples).max()) <= 0.51, "the caller's bytes are untouched"
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(AudioError, match="no such file"):
         load_audio(tmp_path / "missing.wav")
@@ -147,9 +156,14 @@ def test_ffmpeg_formats(tmp_path: Path) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), str(m4a)], check=True)
     audio = load_audio(m4a)
     assert abs(len(audio) - 2 * SAMPLE_RATE) < 0.05 * SAMPLE_RATE
-    # Writable blocks, so torch can share them (it warns about read-only ones, once a process).
+    # ffmpeg's blocks are read-only views of its output bytes; to_mono copies them for torch.
     blocks = list(_ffmpeg_blocks(m4a, 0.5))
-    assert len(blocks) >= 4 and all(block.flags.writeable for block, _ in blocks)
+    assert len(blocks) >= 4
+    for block, _ in blocks:
+        before = block.copy()
+        mono = to_mono(block)
+        mono += 1.0  # must not write into (or crash on) the read-only buffer
+        assert np.array_equal(block, before)
     assert float(audio[4000:-4000].pow(2).mean().sqrt()) == pytest.approx(0.5 / np.sqrt(2), rel=0.1)
     broken = tmp_path / "broken.m4a"
     broken.write_bytes(b"\x00" * 1000)
