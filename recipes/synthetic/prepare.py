@@ -168,7 +168,7 @@ PROFILES: dict[str, Profile] = {
         engine_weights=_ENGINE_WEIGHTS,
     ),
     # Kokoro alone, in a corpus of its own: it is too slow (about real time on one core) to
-    # share the full profile's plan, so this is about 1.3 h of its five accented voices, to
+    # share the full profile's plan, so this is about 1 h of its five accented voices, to
     # train on beside the full corpus.
     "kokoro": Profile(
         name="kokoro",
