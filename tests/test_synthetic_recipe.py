@@ -307,3 +307,69 @@ def test_mix_draws_a_seeded_share_of_each_manifest(tmp_path: Path) -> None:
     assert [(u.id, u.audio, u.text) for u in written] == [(u.id, u.audio, u.text) for u in chosen]
     assert mix.main(["--out", str(out), "--take", f"{big}:99"]) == 2
     assert mix.main(["--out", str(out), "--take", str(tmp_path / "none.jsonl")]) == 2
+
+
+def _fake_wordnet(folder: Path) -> Path:
+    """A WordNet folder with the three files the vocabulary reads, in their real formats."""
+    folder.mkdir()
+    senses = [
+        "club%1:14:00:: 1 29",  # a common noun: regular plural
+        "club%2:33:00:: 2 1",  # the same word as a verb: still one entry
+        "box%1:06:00:: 1 20",  # -es plural
+        "city%1:15:00:: 1 50",  # -ies plural
+        "day%1:28:00:: 1 90",  # vowel + y: plain -s
+        "mouse%1:05:00:: 1 4",  # irregular, from noun.exc
+        "italy%1:15:00:: 1 9",  # a name: no plural
+        "quickly%4:02:00:: 1 12",  # an adverb: no plural
+        "ii%5:00:00:cardinal:00 1 3",  # a Roman numeral: left out
+        "mix%1:07:00:: 1 2",  # Roman-numeral letters, but no cardinal sense: kept
+        "b%1:10:00:: 1 2",  # a letter: left out
+        "ice_cream%1:13:00:: 1 5",  # several words: left out
+    ]
+    (folder / "cntlist.rev").write_text("\n".join(senses) + "\n", encoding="utf-8")
+    (folder / "noun.exc").write_text("mice mouse\nteeth tooth\n", encoding="utf-8")
+    synsets = [
+        "  1 This software and database is being provided under a licence",
+        "00000001 14 n 01 club 0 000 | a formal association",
+        "00000002 06 n 02 box 0 boxful 0 000 | a container",
+        "00000003 15 n 01 city 0 000 | a large town",
+        "00000004 28 n 01 day 0 000 | time for one rotation",
+        "00000005 05 n 01 mouse 0 000 | a small rodent",
+        "00000006 15 n 02 Italy 0 Italian_Republic 0 000 | a country",
+        "00000007 07 n 01 mix 0 000 | a combination",
+    ]
+    (folder / "data.noun").write_text("\n".join(synsets) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_vocabulary_has_every_tagged_word_and_common_noun_plurals(tmp_path: Path) -> None:
+    if str(RECIPE_DIR) not in sys.path:
+        sys.path.insert(0, str(RECIPE_DIR))
+    tts_texts = importlib.import_module("tts_texts")
+    prompts = tts_texts.vocabulary_prompts(_fake_wordnet(tmp_path / "wordnet"))
+    assert {p.category for p in prompts} == {"word"}
+    assert all(p.text == p.spoken for p in prompts)
+    assert [p.text for p in prompts] == [
+        *("box", "boxes", "cities", "city", "club", "clubs", "day", "days", "italy"),
+        *("mice", "mix", "mixes", "mouse", "quickly"),
+    ]
+    assert tts_texts.vocabulary_prompts(tmp_path / "missing") == ()
+
+
+def test_words_profile_says_each_word_once_and_holds_voices_out(
+    prepare: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tts_texts = importlib.import_module("tts_texts")
+    engines = importlib.import_module("tts_engines")
+    voices = {name: engines.ENGINES[name].voices for name in ("espeak", "flite", "festival")}
+    small = prepare.build_plan(prepare.PROFILES["small"], voices)
+    words = [tts_texts.Prompt("word", f"word{chr(97 + i % 26)}{i}", "x") for i in range(400)]
+    monkeypatch.setattr(tts_texts, "vocabulary_prompts", lambda: tuple(words))
+    # The vocabulary changes nothing in a profile that renders none of it.
+    assert prepare.build_plan(prepare.PROFILES["small"], voices) == small
+    plan = prepare.build_plan(prepare.PROFILES["words"], voices)
+    assert {u.category for u in plan} == {"word"}
+    assert sorted(u.text for u in plan) == sorted(p.text for p in words)
+    for utterance in plan:
+        assert prepare.is_held_out(utterance.engine, utterance.voice) == (utterance.split == "dev")
+    assert 5 <= sum(u.split == "dev" for u in plan) <= 40

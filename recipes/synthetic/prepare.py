@@ -123,6 +123,8 @@ class Profile:
     dev_fraction: float
     # Relative share of each engine (among the engines that work here).
     engine_weights: tuple[tuple[str, float], ...]
+    # Renders of each word of the isolated-word vocabulary (about 26,000 words).
+    vocabulary_repeats: int = 0
     # Another profile whose dev/train sentence split this one keeps (its dev sentences are the
     # other plan's dev sentences, and its train sentences are never among them), so that a model
     # trained on both corpora is still measured on sentences it never heard. "": its own split.
@@ -185,6 +187,26 @@ PROFILES: dict[str, Profile] = {
         dev_fraction=0.1,
         engine_weights=(("kokoro", 1.0),),
         sentences_from="full",
+    ),
+    # Isolated everyday words, once each, in a corpus of their own to train on beside the full
+    # one: a user's command list is mostly words outside the 35 commands, and the full corpus
+    # says those only inside sentences. Each word is said by one voice: held-out voices say
+    # about 5% of the words, which are then never heard in train.
+    "words": Profile(
+        name="words",
+        command_repeats=0,
+        digit_repeats=0,
+        number_extra=0,
+        number_repeats=0,
+        letter_repeats=0,
+        nato_repeats=0,
+        nato_sequences=0,
+        phrases=0,
+        phrase_variety=0,
+        sentences=0,
+        vocabulary_repeats=1,
+        dev_fraction=0.05,
+        engine_weights=_ENGINE_WEIGHTS,
     ),
 }
 
@@ -263,6 +285,8 @@ def _prompt_instances(
         (tts_texts.letter_prompts(), profile.letter_repeats),
         (tts_texts.nato_prompts(), profile.nato_repeats),
         (tts_texts.nato_sequence_prompts(rng, profile.nato_sequences), 1),
+        # Last, and drawing nothing at 0 repeats: the plans of the other profiles stay as built.
+        (tts_texts.vocabulary_prompts(), profile.vocabulary_repeats),
     )
     for prompts, repeats in repeated:
         for prompt in prompts:

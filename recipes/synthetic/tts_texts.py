@@ -1,4 +1,4 @@
-"""Texts for the synthetic corpus: command words, numbers, letters, command phrases, sentences.
+"""Texts for the synthetic corpus: command words, numbers, letters, phrases, words, sentences.
 
 Every pool item is a :class:`Prompt`: the transcript (always :func:`normalize_text` output) and
 the text handed to the TTS engine. The two differ where the engine needs help to say the
@@ -6,7 +6,8 @@ transcript, e.g. the letter "w" is spoken from "W." and "twenty five" is never g
 as "25", whose reading ("two five"?) we could not predict.
 
 Sentences come from the example sentences of WordNet 3.0 (Debian package ``wordnet-base``,
-WordNet 3.0 licence: use, copy, modify and distribute for any purpose with the copyright notice).
+WordNet 3.0 licence: use, copy, modify and distribute for any purpose with the copyright notice),
+and the vocabulary of isolated words from the same package's sense-tag counts (``cntlist.rev``).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class Prompt:
 
     Attributes:
         category: Pool name ("command", "digit", "number", "letter", "nato", "phrase",
-            "sentence").
+            "sentence", "word").
         text: The transcript, normalized.
         spoken: The text given to TTS engines.
     """
@@ -295,3 +296,83 @@ def sentence_prompts(
                 if min_words <= len(text.split()) <= max_words:
                     by_text.setdefault(text, Prompt("sentence", text, sentence))
     return tuple(by_text[text] for text in sorted(by_text))
+
+
+# A lemma made of Roman-numeral letters with a "cardinal" sense is a numeral ("ii", "xlv"):
+# engines read it as letters or as a number, never as the transcript.
+_ROMAN = re.compile(r"^[ivxlcdm]+$")
+_PLURAL_ES = ("s", "x", "z", "ch", "sh")
+
+
+def _plural(noun: str, irregular: dict[str, str]) -> str:
+    """A noun's plural: WordNet's exception list first, then the regular English rules."""
+    if noun in irregular:
+        return irregular[noun]
+    if noun.endswith(_PLURAL_ES):
+        return noun + "es"
+    if noun.endswith("y") and noun[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return noun[:-1] + "ies"
+    return noun + "s"
+
+
+def _common_nouns(wordnet_dir: Path) -> set[str]:
+    """Nouns ``data.noun`` spells in lower case somewhere: names ("Italy") get no plural."""
+    path = wordnet_dir / "data.noun"
+    if not path.exists():
+        return set()
+    nouns = set()
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line[:1].isdigit():
+            continue
+        # "offset lex_filenum ss_type w_cnt word lex_id [word lex_id ...] ..." (w_cnt in hex)
+        fields = line.split(" ", 4 + 2 * int(line.split(" ", 4)[3], 16))
+        nouns.update(word for word in fields[4:-1:2] if word.islower())
+    return nouns
+
+
+@functools.cache
+def vocabulary_prompts(wordnet_dir: Path = WORDNET_DIR) -> tuple[Prompt, ...]:
+    """Everyday words said on their own: a command list's words are mostly outside the 35.
+
+    The vocabulary is every single-word lemma that SemCor, WordNet's sense-tagged corpus, counts
+    at least once (``cntlist.rev``, about 17,000 words), plus the plural of each such noun
+    (irregular plurals from ``noun.exc``). No frequency cut-off is applied, so no list of test
+    words decides what is in it. Letters and Roman numerals are left out (letters have a pool of
+    their own; numerals are not read as their transcript).
+
+    Args:
+        wordnet_dir: Folder with WordNet's ``cntlist.rev`` and ``noun.exc``.
+
+    Returns:
+        The prompts (category "word"), sorted by transcript; empty when WordNet is not
+        installed. Cached: the files are parsed once per process.
+    """
+    counts = wordnet_dir / "cntlist.rev"
+    if not counts.exists():
+        return ()
+    irregular: dict[str, str] = {}
+    exceptions = wordnet_dir / "noun.exc"
+    if exceptions.exists():
+        for line in exceptions.read_text(encoding="utf-8").splitlines():
+            fields = line.split()
+            # "plural singular [singular ...]"; the first plural listed for a noun wins.
+            for singular in fields[1:]:
+                if fields[0].isalpha():
+                    irregular.setdefault(singular, fields[0])
+    words: set[str] = set()
+    nouns: set[str] = set()
+    numerals: set[str] = set()
+    for line in counts.read_text(encoding="utf-8").splitlines():
+        # "lemma%ss_type:lex_filenum:lex_id:head_word:head_id sense_number tag_count"
+        lemma, _, sense = line.split(" ", 1)[0].partition("%")
+        if not lemma.isalpha() or not lemma.isascii() or len(lemma) < 2:
+            continue
+        word = lemma.lower()
+        words.add(word)
+        if sense.startswith("1:"):
+            nouns.add(word)
+        if ":cardinal:" in sense and _ROMAN.match(word):
+            numerals.add(word)
+    words -= numerals
+    words |= {_plural(noun, irregular) for noun in (nouns & _common_nouns(wordnet_dir)) - numerals}
+    return tuple(_prompt("word", word) for word in sorted(words))
