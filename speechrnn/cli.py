@@ -591,7 +591,9 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> None:
         "--batch-seconds", type=_seconds, default=120.0, metavar="S", help="audio per batch"
     )
     parser.add_argument(
-        "--output-dir", metavar="DIR", help="where results go (default: next to the checkpoint)"
+        "--output-dir",
+        metavar="DIR",
+        help="where results go (default: next to the checkpoint; ./eval for a bundled model)",
     )
     parser.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
@@ -604,6 +606,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from speechrnn.checkpoint import (
+        ASSETS,
         CheckpointError,
         model_from_checkpoint,
         read_checkpoint,
@@ -656,10 +659,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
             raise UsageError(str(problem)) from None
     if args.output_dir:
         output = Path(args.output_dir)
-    elif Path(args.checkpoint).is_file():
+    elif Path(args.checkpoint).is_file() and checkpoint.resolve().parent != ASSETS.resolve():
         output = checkpoint.parent / f"eval-{checkpoint.stem}-{name}"
     else:
-        output = Path("eval") / f"{args.checkpoint}-{name}"
+        # A bundled model, by name or by its file: results never go into the installed package.
+        output = Path("eval") / f"{checkpoint.stem}-{name}"
     output.mkdir(parents=True, exist_ok=True)
 
     if args.no_lm:

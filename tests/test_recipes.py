@@ -26,7 +26,7 @@ from fake_corpora import (
 )
 
 import speechrnn
-from speechrnn.checkpoint import load_acoustic_model, read_checkpoint, save_model
+from speechrnn.checkpoint import ASSETS, load_acoustic_model, read_checkpoint, save_model
 from speechrnn.cli import main
 from speechrnn.lm import WordLM
 
@@ -104,7 +104,7 @@ def test_librispeech_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_manifest_recipe_and_own_commands(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = make_manifest_corpus(tmp_path / "data", train=8, dev=3)
     prepare = subprocess.run(
@@ -127,6 +127,16 @@ def test_manifest_recipe_and_own_commands(
     assert code == 0, err
     assert "command accuracy (with rejection):" in out and "_rejected_" in out
     assert "decoding: greedy" in out
+    # The bundled model, even named by its file, writes its results under ./eval, never into
+    # the package.
+    assets = sorted(ASSETS.iterdir())
+    monkeypatch.chdir(tmp_path)
+    bundled = ASSETS / "default.pt"
+    code, out, err = run_cli(["evaluate", str(bundled), str(data / "dev.jsonl"), "--json"], capsys)
+    assert code == 0, err
+    assert Path(json.loads(out)["recogs"]) == Path("eval/default-dev/recogs.jsonl")
+    assert (tmp_path / "eval/default-dev/recogs.jsonl").is_file()
+    assert sorted(ASSETS.iterdir()) == assets
     # A checkpoint carrying a word LM is evaluated the way it transcribes: beam search + LM.
     with_lm = tmp_path / "with_lm.pt"
     save_model(
