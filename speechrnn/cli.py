@@ -659,7 +659,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             raise UsageError(str(problem)) from None
     if args.output_dir:
         output = Path(args.output_dir)
-    elif Path(args.checkpoint).is_file() and checkpoint.resolve().parent != ASSETS.resolve():
+    elif checkpoint.resolve().parent != ASSETS.resolve():
         output = checkpoint.parent / f"eval-{checkpoint.stem}-{name}"
     else:
         # A bundled model, by name or by its file: results never go into the installed package.
