@@ -184,8 +184,9 @@ class LoopConfig:
     eval_every: int = 0  # steps between dev evaluations; 0: at the end of each epoch only
     checkpoint_every: int = 200  # steps between last.pt saves (also saved each epoch)
     # Start a new run from this checkpoint's weights and feature normalization (fine-tuning on
-    # new data); its model and feature configs must equal the run's. Optimizer and schedule
-    # start afresh. Ignored when resuming (last.pt already holds the weights).
+    # new data); its model and feature configs must equal the run's, except model.dropout, which
+    # holds no weights (a fine-tune may regularize harder). Optimizer and schedule start afresh.
+    # Ignored when resuming (last.pt already holds the weights).
     init: str = ""
 
     def __post_init__(self) -> None:
@@ -1006,6 +1007,8 @@ def _total_steps(config: TrainConfig, sampler: BucketBatchSampler) -> int:
 def _initialize_from(model: AcousticModel, config: TrainConfig, path: str) -> None:
     """Load a checkpoint's weights into a fresh model whose configs must match it.
 
+    Dropout may differ: it has no weights, and the run's own value is the one trained with.
+
     Raises:
         ConfigError: Unreadable checkpoint, or one whose model/feature config differs.
     """
@@ -1013,7 +1016,8 @@ def _initialize_from(model: AcousticModel, config: TrainConfig, path: str) -> No
         source = load_acoustic_model(path)
     except CheckpointError as problem:
         raise ConfigError(f"train.init: cannot start from {path} ({problem})") from None
-    if source.config != config.model or source.feature_config != config.features:
+    source_config = replace(source.config, dropout=config.model.dropout)
+    if source_config != config.model or source.feature_config != config.features:
         raise ConfigError(
             f"train.init: {path} holds a model with another [model] or [features] config; "
             "copy those sections from its run's config.toml"

@@ -261,6 +261,15 @@ def test_init_starts_a_new_run_from_another_runs_weights(corpus: Path, tmp_path:
     before, after = parameters_of(source), parameters_of(tmp_path / "second" / "last.pt")
     for name, tensor in before.items():
         assert torch.allclose(tensor, after[name], atol=1e-5), name
+    # Dropout holds no weights: a fine-tune may change it, and runs with its own value.
+    config = tiny_config(corpus, "train.max_steps=1", "optim.lr=1e-9", f'train.init="{source}"',
+                         "model.dropout=0.3")  # fmt: skip
+    result = train(config, tmp_path / "dropout", log=messages.append)
+    assert result.state.step == 1
+    assert read_checkpoint(tmp_path / "dropout" / "last.pt")["model_config"]["dropout"] == 0.3
+    after = parameters_of(tmp_path / "dropout" / "last.pt")
+    for name, tensor in before.items():
+        assert torch.allclose(tensor, after[name], atol=1e-5), name
     # Without init, the same settings start from a fresh initialization.
     plain = train(tiny_config(corpus, "train.max_steps=1", "optim.lr=1e-9"), tmp_path / "third")
     assert plain.state.step == 1
