@@ -309,6 +309,42 @@ def test_mix_draws_a_seeded_share_of_each_manifest(tmp_path: Path) -> None:
     assert mix.main(["--out", str(out), "--take", str(tmp_path / "none.jsonl")]) == 2
 
 
+def test_noise_clips_are_seeded_non_speech_with_empty_transcripts(tmp_path: Path) -> None:
+    if str(RECIPE_DIR) not in sys.path:
+        sys.path.insert(0, str(RECIPE_DIR))
+    noise = importlib.import_module("noise_clips")
+    from speechrnn.data import read_manifest
+
+    out = tmp_path / "noise"
+    assert noise.main(["--out", str(out), "--train", "12", "--dev", "3", "--seed", "4"]) == 0
+    train, dev = read_manifest(out / "train.jsonl"), read_manifest(out / "dev.jsonl")
+    assert (len(train), len(dev)) == (12, 3)
+    assert {u.text for u in train + dev} == {""}
+    assert not {u.audio for u in train} & {u.audio for u in dev}
+    levels = []
+    for utterance in train + dev:
+        audio, rate = soundfile.read(utterance.audio, dtype="float32")
+        assert rate == 16000 and audio.ndim == 1
+        assert utterance.duration == pytest.approx(len(audio) / rate, abs=1e-4)
+        assert noise.MIN_SECONDS <= utterance.duration
+        assert utterance.duration <= noise.MAX_SECONDS
+        assert np.abs(audio).max() < 1.0
+        levels.append(10 * np.log10(np.mean(audio.astype(np.float64) ** 2)))
+    # Levels span the range (16-bit rounding moves the quietest by a hair).
+    assert min(levels) >= noise.MIN_DBFS - 0.5 and max(levels) <= noise.MAX_DBFS + 0.5
+    assert max(levels) - min(levels) > 10
+    # A rerun keeps every clip and writes the same manifests; another seed, other clips.
+    before = _snapshot(out / "audio")
+    assert noise.main(["--out", str(out), "--train", "12", "--dev", "3", "--seed", "4"]) == 0
+    assert _snapshot(out / "audio") == before
+    assert read_manifest(out / "train.jsonl") == train
+    assert torch.equal(noise.noise_clip(4, "train", 0), noise.noise_clip(4, "train", 0))
+    assert not torch.equal(
+        noise.noise_clip(4, "train", 0)[:8000], noise.noise_clip(5, "train", 0)[:8000]
+    )
+    assert noise.main(["--out", str(out), "--train", "-1"]) == 2
+
+
 def _fake_wordnet(folder: Path) -> Path:
     """A WordNet folder with the three files the vocabulary reads, in their real formats."""
     folder.mkdir()
