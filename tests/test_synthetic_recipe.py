@@ -326,8 +326,7 @@ def test_noise_clips_are_seeded_non_speech_with_empty_transcripts(tmp_path: Path
         audio, rate = soundfile.read(utterance.audio, dtype="float32")
         assert rate == 16000 and audio.ndim == 1
         assert utterance.duration == pytest.approx(len(audio) / rate, abs=1e-4)
-        assert noise.MIN_SECONDS <= utterance.duration
-        assert utterance.duration <= noise.MAX_SECONDS
+        assert noise.MIN_SECONDS <= utterance.duration <= noise.MAX_SECONDS
         assert np.abs(audio).max() < 1.0
         levels.append(10 * np.log10(np.mean(audio.astype(np.float64) ** 2)))
     # Levels span the range (16-bit rounding moves the quietest by a hair).
