@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +39,7 @@ import soundfile  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from speechrnn.audio import SAMPLE_RATE  # noqa: E402
+from speechrnn.audio import SAMPLE_RATE, save_audio  # noqa: E402
 from speechrnn.augmentation import colored_noise, generator_for  # noqa: E402
 from speechrnn.data import Utterance, write_manifest  # noqa: E402
 
@@ -92,11 +91,8 @@ def write_split(out: Path, split: str, count: int, seed: int) -> list[Utterance]
         relative = Path("audio") / split / "noise" / f"{seed}-{index:06d}.flac"
         path = out / relative
         if not path.is_file():
-            clip = noise_clip(seed, split, index)
             path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.name}.tmp")
-            soundfile.write(str(temporary), clip.numpy(), SAMPLE_RATE, "PCM_16", format="FLAC")
-            os.replace(temporary, path)
+            save_audio(path, noise_clip(seed, split, index))
         duration = soundfile.info(str(path)).frames / SAMPLE_RATE
         utterances.append(
             Utterance(
