@@ -1,14 +1,16 @@
 """Calibrate the command-mode acceptance threshold on held-out voices.
 
 Every single-word clip of a dev manifest (categories "command" and "digit" of
-recipes/synthetic) is decoded against the list of all those words. In-list trials: the clip's own
-word is in the list (correct = right word and score >= threshold). Out-of-list trials: the same
-clip with its word removed from the list, every sentence and phrase clip, and generated silence and
-noise (false accept = any word's score >= threshold). A phrase's score does not depend on the
-other phrases of the list, so each clip is decoded once.
+recipes/synthetic) is decoded against the list of all those words, with the model's background
+vocabulary (``Recognizer.command_decoder``). In-list trials: the clip's own word is in the list
+(correct = right word and score >= threshold). Out-of-list trials: the same clip decoded against
+the list without its word, every sentence and phrase clip, generated silence and noise, and every
+clip of the --non-speech manifests, e.g. the dev split of recipes/synthetic/noise_clips.py (false
+accept = any word's score >= threshold).
 
     .venv/bin/python benchmarks/command_threshold.py DATA_ROOT/dev.jsonl [--model PATH]
-        [--max-false-accept 0.05] [--plot threshold.png] [--json]
+        [--non-speech NOISE_ROOT/dev.jsonl] [--max-false-accept 0.05] [--plot threshold.png]
+        [--json]
 
 The threshold printed last is the one with the best in-list accuracy among those whose
 false-accept rate is at most --max-false-accept; give it to recipes/synthetic/export.py.
@@ -20,9 +22,11 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 import speechrnn
 from speechrnn.audio import SAMPLE_RATE, load_audio
@@ -45,25 +49,48 @@ def _generated_non_speech() -> list[tuple[str, torch.Tensor]]:
     ]
 
 
-def collect(model: speechrnn.Recognizer, manifest: Path) -> tuple[list, list]:
+def _records(manifest: Path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"{manifest}: not a readable JSONL manifest ({error})") from None
+
+
+def collect(
+    model: speechrnn.Recognizer, manifest: Path, non_speech: Sequence[Path] = ()
+) -> tuple[list, list]:
     """Per-phrase scores of every trial: (in_list, out_of_list) lists of (truth, scores)."""
-    records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    records = _records(manifest)
     words = sorted({r["text"] for r in records if r.get("category") in WORD_CATEGORIES})
     if not words:
         raise SystemExit(f"{manifest}: no single-word clips (categories {sorted(WORD_CATEGORIES)})")
-    decoder = CommandDecoder(words, threshold=0.0)
+    # Scores for every threshold: nothing is rejected before its statistic is known.
+    decoder = model.command_decoder(words, threshold=-math.inf)
+    # A word's out-of-list trial uses the list without it: the phrases of the list take part in
+    # the statistic (as competitors of each other), so removing the word is not the same as
+    # dropping its score.
+    without: dict[str, CommandDecoder] = {}
     in_list: list[tuple[str, dict[str, float]]] = []
     out_of_list: list[tuple[str, dict[str, float]]] = []
-    for record in records:
-        waveform = load_audio(manifest.parent / record["audio"])
-        scores = decoder.decode(model.log_probs(waveform)).scores
+    for record in tqdm(records, desc="scoring", unit="clip", file=sys.stderr, disable=None):
+        log_probs = model.log_probs(load_audio(manifest.parent / record["audio"]))
+        scores = decoder.decode(log_probs).scores
         if record.get("category") in WORD_CATEGORIES:
-            in_list.append((record["text"], scores))
-            out_of_list.append(("", {w: s for w, s in scores.items() if w != record["text"]}))
+            word = record["text"]
+            if word not in without:
+                others = [w for w in words if w != word]
+                without[word] = model.command_decoder(others, threshold=-math.inf)
+            in_list.append((word, scores))
+            out_of_list.append(("", without[word].decode(log_probs).scores))
         else:
             out_of_list.append(("", scores))
     for _, waveform in _generated_non_speech():
         out_of_list.append(("", decoder.decode(model.log_probs(waveform)).scores))
+    for other in non_speech:
+        records = _records(other)
+        for record in tqdm(records, desc=other.name, unit="clip", file=sys.stderr, disable=None):
+            log_probs = model.log_probs(load_audio(other.parent / record["audio"]))
+            out_of_list.append(("", decoder.decode(log_probs).scores))
     return in_list, out_of_list
 
 
@@ -91,13 +118,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("manifest", type=Path, help="dev manifest (JSONL, paths relative to it)")
     parser.add_argument("--model", help="checkpoint (default: the bundled model)")
+    parser.add_argument(
+        "--non-speech",
+        type=Path,
+        action="append",
+        default=[],
+        help="manifest of clips that must be rejected (repeatable), e.g. noise_clips.py's dev",
+    )
     parser.add_argument("--max-false-accept", type=float, default=0.05)
     parser.add_argument("--plot", type=Path, help="write accuracy / false accepts vs threshold")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = speechrnn.load_model(args.model)
-    in_list, out_of_list = collect(model, args.manifest)
+    in_list, out_of_list = collect(model, args.manifest, args.non_speech)
     thresholds = [-6.0 + 0.05 * i for i in range(121)]
     rows = sweep(in_list, out_of_list, thresholds)
     allowed = [r for r in rows if r["false_accept"] <= args.max_false_accept] or rows[-1:]

@@ -154,8 +154,6 @@ def run_transcribe(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from speechrnn.decoding import CommandDecoder
-
     if args.threads:
         torch.set_num_threads(args.threads)
     phrases = read_commands(args.commands, args.commands_file)
@@ -164,10 +162,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     if phrases is not None:
         threshold = args.command_threshold
         try:
-            commands = CommandDecoder(
-                phrases,
-                threshold=recognizer.command_threshold if threshold is None else threshold,
-            )
+            commands = recognizer.command_decoder(phrases, threshold)
         except ValueError as problem:
             raise UsageError(str(problem)) from None
 
@@ -613,9 +608,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
         resolve_model_path,
     )
     from speechrnn.data import DataError, SpeechDataset, prepare_recipe, read_manifest
-    from speechrnn.decoding import DEFAULT_COMMAND_THRESHOLD, CommandDecoder
+    from speechrnn.decoding import CommandDecoder
     from speechrnn.training import evaluate, summarize_commands
-    from speechrnn.transcribe import default_beam_size, language_model_from_checkpoint
+    from speechrnn.transcribe import (
+        background_lexicon,
+        command_threshold_from_checkpoint,
+        default_beam_size,
+        language_model_from_checkpoint,
+    )
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -629,7 +629,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         payload = read_checkpoint(checkpoint)
         model = model_from_checkpoint(payload)
         # A bundled model carries its calibrated threshold; other checkpoints use the default.
-        model_threshold = float(payload.get("command_threshold", DEFAULT_COMMAND_THRESHOLD))
+        model_threshold = command_threshold_from_checkpoint(payload)
         lm, lm_weights = language_model_from_checkpoint(payload, checkpoint)
     except CheckpointError as problem:
         raise UsageError(str(problem)) from None
@@ -652,8 +652,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if phrases is not None:
         threshold = args.command_threshold
         try:
+            # The model's own vocabulary, as load_model() gives it, even with --no-lm.
             decoder = CommandDecoder(
-                phrases, threshold=model_threshold if threshold is None else threshold
+                phrases,
+                threshold=model_threshold if threshold is None else threshold,
+                lexicon=background_lexicon(lm),
             )
         except ValueError as problem:
             raise UsageError(str(problem)) from None

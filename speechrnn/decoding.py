@@ -6,6 +6,7 @@ index 0 being the CTC blank. Decoding is cheap next to the model, so it runs on 
 
 Command mode (:class:`CommandDecoder`) constrains the output to a list of phrases given at run time
 and rejects audio that is none of them, by comparing each phrase's best alignment with the best
+path through a background vocabulary (:class:`speechrnn.lexicon.Lexicon`) and with the best
 unconstrained path (a "filler" model that can say anything). See :class:`CommandDecoder` for the
 statistic.
 """
@@ -23,6 +24,7 @@ import torch
 import torchaudio.functional
 
 from speechrnn import tokenizer
+from speechrnn.lexicon import Lexicon
 from speechrnn.lm import SENTENCE_END, SENTENCE_START, LMWeights, WordLM
 
 # Deprecated in torchaudio 2.8, then kept (pytorch/audio#4147) and present in 2.11. When it is
@@ -34,17 +36,22 @@ _torchaudio_forced_align: Callable[..., tuple[torch.Tensor, torch.Tensor]] | Non
 
 NEG_INF = float("-inf")
 
-# Rejection threshold on CommandMatch.score (see CommandDecoder), a log-probability per character
-# (R) or per character of the worst word (A), so <= 0. -1.0 accepts a phrase when its characters
-# are on average at least e^-1 ~ 0.37 times as likely as the best unconstrained explanation of the
-# audio, and every word was heard with a geometric-mean character posterior of at least 0.37. A
-# clearly spoken command scores about log(0.9) ~ -0.1. One confidently wrong letter costs about
-# log(1e-3) ~ -7: as a substitution it lands in A, averaged over its word, so it is rejected in
-# words of up to ~7 letters; as an extra letter said it lands in R, averaged over the phrase, so
-# "turn on the lights" (-7/18) still matches "turn on the light" while "stops" does not match
-# "stop". Silence and other speech score far lower (-5 and below). Retune on real data with
-# CommandMatch.scores, which holds the statistic of every phrase.
-DEFAULT_COMMAND_THRESHOLD = -1.0
+# Rejection threshold on CommandMatch.score (see CommandDecoder), a log-probability per character,
+# so <= 0. At -0.5 a phrase is accepted when its characters are on average at least e^-0.5 ~ 0.6
+# times as likely as the likeliest words of the background vocabulary, at least e^-1 ~ 0.37 times
+# as likely as the best unconstrained explanation (R, halved in the statistic), and every word was
+# heard with a geometric-mean character posterior of at least 0.37 (A, halved). A clearly spoken
+# command scores about log(0.9) ~ -0.1. One confidently wrong letter costs about log(1e-3) ~ -7:
+# spread over a short word it is rejected, over "turn on the lights" (-7/18 against "turn on the
+# light", halved) it is not. Silence and other speech score far lower. A bundled model carries a
+# threshold calibrated on held-out voices (benchmarks/command_threshold.py); retune on real data
+# with CommandMatch.scores, which holds the statistic of every phrase.
+DEFAULT_COMMAND_THRESHOLD = -0.5
+# The statistic's version. A checkpoint stores the threshold calibrated for one version
+# (recipes/synthetic/export.py writes both); a threshold calibrated for another statistic does not
+# apply, and such a checkpoint gets DEFAULT_COMMAND_THRESHOLD instead. Version 1 was min(R, A)
+# without the background vocabulary.
+COMMAND_STATISTIC_VERSION = 2
 
 # Beam search skips tokens more than this far (natural log) below the frame's best symbol, and
 # extensions this far below the best prefix's best extension: e^-10 ~ 5e-5 times as likely, too
@@ -91,7 +98,8 @@ class CommandMatch:
     score: float
     # exp(score), in [0, 1].
     confidence: float
-    # The statistic for every phrase (as given), for diagnostics and threshold tuning.
+    # The statistic for every phrase (as given), for diagnostics and threshold tuning; upper
+    # bounds of it when no phrase could reach the threshold (see CommandDecoder).
     scores: dict[str, float]
 
 
@@ -588,42 +596,64 @@ class CommandDecoder:
     """Recognize one of a list of phrases given at run time, or reject the audio.
 
     Each phrase is scored by its best CTC path (Viterbi, via forced alignment) rather than by its
-    full CTC likelihood (``ctc_loss``, a sum over all paths): the filler it is compared with is
-    the best unconstrained path, and comparing a max with a max makes the log-ratio <= 0 by
-    construction (the phrase's best path is one of all paths) and 0 exactly when the greedy
-    transcript is the phrase. A sum over paths would grow with the number of alignments a phrase
-    admits, i.e. with utterance and phrase length. On utterances of up to 128 frames (5 s) all
-    phrases are aligned together, in one Viterbi pass over the frames (:func:`_viterbi_paths`);
+    full CTC likelihood (``ctc_loss``, a sum over all paths): the competitors it is compared with
+    are best paths too, and comparing a max with a max makes each log-ratio <= 0 by construction
+    (the phrase's best path is among the competitor's paths) and 0 exactly when the competitor's
+    best path spells the phrase. A sum over paths would grow with the number of alignments a
+    phrase admits, i.e. with utterance and phrase length. On utterances of up to 128 frames (5 s)
+    all phrases are aligned together, in one Viterbi pass over the frames (:func:`_viterbi_paths`);
     longer ones use one ``forced_align`` call per phrase, which is faster there.
 
-    The statistic of a phrase is ``min(R, A)``, both log-probabilities <= 0:
+    The statistic of a phrase is ``min(L, R / 2, A / 2)``, all three log-probabilities <= 0:
 
-    * R, the per-character log-likelihood ratio against the filler:
-      ``(log P(best path of phrase) - log P(best path)) / max(len(phrase), len(greedy text))``.
-      Frames where both paths agree (the silence around a command) cancel, so padding does not
-      matter; dividing by characters, not frames, keeps a wrong word costly in a long recording.
-      Low for other speech, for extra words (the phrase must force blanks where the model spells
-      them), and for silence (the phrase must force characters onto blank frames).
+    * L, the per-character log-likelihood ratio against the background vocabulary:
+      ``(log P(best path of phrase) - log P(best path of any word sequence)) / len(phrase)``,
+      the word sequences being those of ``lexicon`` and the phrases (the empty one, silence,
+      included). It asks whether the phrase is the likeliest thing in the vocabulary that was
+      said: a right word the model spells a letter wrong still wins it ("clucs" is no word, so
+      "clubs" is the best), while an out-of-list word loses to itself. Frames where both paths
+      agree (the silence around a command) cancel, so padding does not matter.
+    * R, the same ratio against the best unconstrained path (any spelling), divided by
+      ``max(len(phrase), len(greedy text))``: low for speech that is no word of the vocabulary,
+      and for extra words (the phrase must force blanks where the model spells them); dividing
+      by characters, not frames, keeps a wrong word costly in a long recording.
     * A, the worst word: per word of the phrase, the mean over its characters of each
-      character's best log-posterior along the phrase's path; A is the lowest. R alone cannot
-      reject audio the model is unsure about (uniform posteriors make every path equally likely,
-      R = 0), and a per-word minimum keeps one wrong word from hiding in a long phrase.
+      character's best log-posterior along the phrase's path; A is the lowest. The ratios
+      cannot reject audio the model is unsure about (uniform posteriors make every path equally
+      likely, ratio 0), and a per-word minimum keeps one wrong word from hiding in a long phrase.
 
+    R and A are halved: with L deciding between words, they only need to catch what L cannot
+    see, and at full weight they rejected right words that real voices make the model spell
+    unsurely (benchmarks/command_threshold.py calibrates the threshold on held-out voices).
     ``confidence = exp(score)``. The phrase with the highest statistic wins and is accepted when
     its statistic is >= the threshold.
+
+    L needs the background search, the costliest step. When ``min(R / 2, A / 2)`` of every phrase
+    is already below the threshold, the audio is rejected whatever L is (L only lowers a score),
+    so the search is skipped and the scores are ``min(R / 2, A / 2)``, upper bounds of the
+    statistic. Out-of-list speech, silence and noise, most of what a live stream hears, mostly
+    end there. With ``threshold=-inf`` (threshold tuning) every score is the full statistic.
 
     Args:
         commands: The phrases, in any spelling :func:`tokenizer.normalize_text` understands.
         threshold: Acceptance threshold on the statistic (<= 0; higher is stricter).
+        lexicon: The background vocabulary, e.g. :attr:`Recognizer.lexicon
+            <speechrnn.transcribe.Recognizer.lexicon>` (the words of the model's language model);
+            None uses the words of the commands alone, so L then only compares phrases with
+            each other and with silence.
 
     Attributes:
         commands: The phrases as given.
         normalized: Their normalized text, in the same order.
         threshold: The acceptance threshold.
+        lexicon: The background vocabulary.
     """
 
     def __init__(
-        self, commands: Sequence[str], threshold: float = DEFAULT_COMMAND_THRESHOLD
+        self,
+        commands: Sequence[str],
+        threshold: float = DEFAULT_COMMAND_THRESHOLD,
+        lexicon: Lexicon | None = None,
     ) -> None:
         if isinstance(commands, str):
             raise ValueError("commands must be a sequence of phrases, not a single string")
@@ -647,6 +677,7 @@ class CommandDecoder:
         self.commands: tuple[str, ...] = tuple(commands)
         self.normalized: tuple[str, ...] = tuple(normalized_to_phrase)
         self.threshold = threshold
+        self.lexicon = Lexicon(self.normalized) if lexicon is None else lexicon
         self._targets: tuple[tuple[int, ...], ...] = tuple(targets)
 
     def tokens_of(self, command: str) -> tuple[int, ...]:
@@ -699,10 +730,28 @@ class CommandDecoder:
                     paths.extend(_viterbi_paths(array, chunk))
             else:
                 paths = [_best_path(matrix, targets) for targets in self._targets]
-            scores = {
-                phrase: _phrase_score(array, targets, filler, path)
-                for phrase, targets, path in zip(self.commands, self._targets, paths, strict=True)
-            }
+            log_probs_of = [
+                NEG_INF if path is None else float(array[np.arange(len(path)), path].sum())
+                for path in paths
+            ]
+            acoustic = [
+                _acoustic_score(array, targets, filler, path, log_prob)
+                for targets, path, log_prob in zip(self._targets, paths, log_probs_of, strict=True)
+            ]
+            if max(acoustic) < self.threshold:
+                # No phrase can be accepted whatever L is (it only lowers a score): skip the
+                # background search, the costliest step, on what is most of a live stream.
+                scores = dict(zip(self.commands, acoustic, strict=True))
+            else:
+                # The phrases compete too: the lexicon may lack their words, and its pruned
+                # search may miss a path that the exact alignment of a phrase finds.
+                background = max(self.lexicon.best_log_prob(array), *log_probs_of)
+                scores = {
+                    phrase: min(bound, _lexical_score(targets, background, log_prob))
+                    for phrase, targets, bound, log_prob in zip(
+                        self.commands, self._targets, acoustic, log_probs_of, strict=True
+                    )
+                }
         # max keeps the first phrase on ties, so an all -inf result names the first phrase.
         best_phrase = max(self.commands, key=lambda phrase: scores[phrase])
         score = scores[best_phrase]
@@ -726,27 +775,45 @@ class _Filler:
     length: int
 
 
-def _phrase_score(
-    matrix: np.ndarray, targets: tuple[int, ...], filler: _Filler, path: list[int] | None
+def _acoustic_score(
+    matrix: np.ndarray,
+    targets: tuple[int, ...],
+    filler: _Filler,
+    path: list[int] | None,
+    log_prob: float,
 ) -> float:
-    """The statistic min(R, A) of one phrase (see CommandDecoder); -inf if infeasible.
+    """min(R / 2, A / 2) of one phrase (see CommandDecoder); -inf if infeasible.
 
     Args:
         matrix: (frames, vocab) float32 log-probabilities, frames >= 1.
         targets: The phrase's tokens.
         filler: The best unconstrained path of ``matrix``.
         path: The phrase's best path (:func:`_viterbi_paths`), None when infeasible.
+        log_prob: The log-probability of ``path``.
 
     Returns:
-        The statistic, <= 0.
+        The bound, <= 0: the statistic is the lower of it and L.
     """
     if path is None:
         return NEG_INF
-    phrase_log_prob = float(matrix[np.arange(matrix.shape[0]), path].sum())
     # Clamped: float32 sums in a different order can leave a harmless positive epsilon.
-    ratio = min(0.0, (phrase_log_prob - filler.log_prob) / max(len(targets), filler.length))
+    ratio = min(0.0, (log_prob - filler.log_prob) / max(len(targets), filler.length))
     posteriors = _token_log_posteriors(matrix, targets, path)
     worst_word = min(
         sum(posteriors[first:last]) / (last - first) for first, last in _words(targets)
     )
-    return min(ratio, worst_word, 0.0)
+    return min(ratio / 2, worst_word / 2, 0.0)
+
+
+def _lexical_score(targets: tuple[int, ...], background: float, log_prob: float) -> float:
+    """L of one phrase (see CommandDecoder): its path against the background's, per character.
+
+    Args:
+        targets: The phrase's tokens.
+        background: Log-probability of the best path through the background vocabulary.
+        log_prob: The log-probability of the phrase's best path (-inf when infeasible).
+
+    Returns:
+        L, <= 0 (-inf for an infeasible phrase).
+    """
+    return min(0.0, (log_prob - background) / len(targets))

@@ -169,12 +169,7 @@ class StreamingRecognizer:
         self.commands = (
             commands
             if isinstance(commands, CommandDecoder) or commands is None
-            else CommandDecoder(
-                commands,
-                threshold=recognizer.command_threshold
-                if command_threshold is None
-                else command_threshold,
-            )
+            else recognizer.command_decoder(commands, command_threshold)
         )
         model_rate = recognizer.sample_rate
         self.sample_rate = sample_rate or model_rate

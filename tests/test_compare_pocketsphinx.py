@@ -18,6 +18,7 @@ import soundfile
 from conftest import TrainedModel
 
 from speechrnn.audio import load_audio
+from speechrnn.decoding import DEFAULT_COMMAND_THRESHOLD
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 if str(BENCHMARKS) not in sys.path:
@@ -277,12 +278,14 @@ def test_main_end_to_end_without_pocketsphinx(
     open_scores = report["open"]["speechrnn"]
     # The tiny model learned these very clips: clean synthetic speech is transcribed exactly.
     assert open_scores["synthetic_clean"]["wer"] == 0.0
+    # A run checkpoint carries no calibrated threshold: the decoder's default applies.
+    default = f"speechrnn (threshold {DEFAULT_COMMAND_THRESHOLD:g})"
     assert set(report["commands"]) == {
-        "speechrnn (threshold -1)",
+        default,
         "speechrnn (oracle threshold)",
         "speechrnn (no rejection)",
     }
-    words = report["commands"]["speechrnn (threshold -1)"]["words"]
+    words = report["commands"][default]["words"]
     assert words["in_list"] == 6 and words["n_noise"] == 6
     # With no rejection every clip gets a phrase: nothing in-list is rejected, everything out of
     # the list is accepted, and accuracy is at least the default threshold's.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -20,6 +21,7 @@ from speechrnn.decoding import (
     hypothesis_confidence,
     prefix_beam_search,
 )
+from speechrnn.lexicon import Lexicon
 from speechrnn.lm import LMWeights, WordLM
 
 torch.set_num_threads(1)
@@ -286,6 +288,77 @@ def test_command_confidence_is_monotone_in_score() -> None:
         assert match.confidence == pytest.approx(math.exp(match.score))
     by_score = sorted(matches, key=lambda match: match.score)
     assert [m.confidence for m in by_score] == sorted(m.confidence for m in matches)
+
+
+def unsure_first_letter(text: str, heard: str, said: str, p_heard: float) -> torch.Tensor:
+    """`text` spoken, its first letter heard as `heard` (p_heard) or `said` (1 - p_heard)."""
+    labels = frames_of(text)
+    matrix = matrix_of(labels, peak=0.98).exp()
+    first = labels.index(token(text[0]))
+    for frame in (first, first + 1):
+        matrix[frame] = 0.0001
+        matrix[frame, token(heard)] = p_heard
+        matrix[frame, token(said)] = 1.0 - p_heard
+    return (matrix / matrix.sum(dim=1, keepdim=True)).log()
+
+
+def test_background_vocabulary_rejects_an_out_of_list_word_it_knows() -> None:
+    # "cat", its c heard with a 25% doubt of b, to the list ["bat"]: the commands alone cannot
+    # tell a doubtful "bat" from another word...
+    log_probs = unsure_first_letter("cat", "c", "b", 0.75)
+    alone = CommandDecoder(["bat"]).decode(log_probs)
+    assert alone.command == "bat"
+    # ...a vocabulary that knows "cat" can: "bat" is not the likeliest word said.
+    lexicon = Lexicon(["cat", "bat", "hat", "tab"])
+    known = CommandDecoder(["bat"], lexicon=lexicon).decode(log_probs)
+    assert known.command is None and known.score < alone.score
+    # And the right word spoken with the same doubt is still accepted.
+    assert CommandDecoder(["cat"], lexicon=lexicon).decode(log_probs).command == "cat"
+
+
+def test_a_misspelt_right_word_beats_its_misspelling_when_that_is_no_word() -> None:
+    # "clubs" heard as "clucs" with 20% doubt: "clucs" is no word, so "clubs" is the best one.
+    log_probs = unsure_first_letter("bs", "c", "b", 0.8)
+    log_probs = torch.cat((spoken("clu")[:-2], log_probs[5:]))
+    lexicon = Lexicon(["clubs", "club", "cubs", "class", "close"])
+    match = CommandDecoder(["clubs", "hearts"], lexicon=lexicon).decode(log_probs)
+    assert match.command == "clubs"
+    assert match.score == pytest.approx(match.scores["clubs"])
+
+
+def test_list_phrases_compete_even_when_the_vocabulary_lacks_them() -> None:
+    # "stop" is no word of this vocabulary, yet "top" said to ["stop", "top"] is "top", and the
+    # statistic stays <= 0.
+    lexicon = Lexicon(["cat", "hat"])
+    match = CommandDecoder(["stop", "top"], lexicon=lexicon).decode(spoken("top"))
+    assert match.command == "top"
+    assert all(score <= 0.0 for score in match.scores.values())
+
+
+class CountingLexicon(Lexicon):
+    """A Lexicon that counts its searches."""
+
+    searches = 0
+
+    def best_log_prob(self, matrix: np.ndarray) -> float:
+        self.searches += 1
+        return super().best_log_prob(matrix)
+
+
+@pytest.mark.parametrize("audio", ["silence", "cat"])
+def test_background_search_is_skipped_only_when_nothing_could_be_accepted(audio: str) -> None:
+    log_probs = silence() if audio == "silence" else spoken("cat")
+    lexicon = CountingLexicon(["cat", "bat", "top"])
+    full = CommandDecoder(["top", "bat"], threshold=-math.inf, lexicon=lexicon).decode(log_probs)
+    assert lexicon.searches == 1  # threshold tuning always gets the full statistic
+    quick = CommandDecoder(["top", "bat"], threshold=-0.5, lexicon=lexicon).decode(log_probs)
+    assert lexicon.searches == 1  # R / 2 and A / 2 already rule both phrases out: no search
+    assert quick.command is None and full.score < -0.5
+    # The scores given instead are upper bounds of the full statistic.
+    assert all(quick.scores[p] >= full.scores[p] for p in ("top", "bat"))
+    # A phrase that may pass does get the search, and the full statistic.
+    said = CommandDecoder(["cat", "bat"], threshold=-0.5, lexicon=lexicon).decode(spoken("cat"))
+    assert lexicon.searches == 2 and said.command == "cat"
 
 
 def test_threshold_decides_acceptance() -> None:

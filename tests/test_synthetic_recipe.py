@@ -188,6 +188,10 @@ def test_export_bundles_threshold_and_language_model(
     model = load_model(target)
     assert model.command_threshold == -0.7
     assert model.language_model is not None and "forward" in model.language_model
+    # Command mode hears against the language model's words (its sentence markers are no words).
+    assert model.lexicon is not None and len(model.lexicon) == len(model.language_model) - 2
+    decoder = model.command_decoder(["forward", "stop"])
+    assert decoder.lexicon is model.lexicon and decoder.threshold == -0.7
     assert model.lm_weights == LMWeights(0.4, 1.5, -2.0)
     assert model.default_beam_size > 1
     for clip, phrase in zip(trained_model.clips, trained_model.phrases, strict=True):

@@ -99,12 +99,19 @@ def test_checkpoint_carries_the_command_threshold(
 ) -> None:
     """A threshold stored in the checkpoint becomes the default; an explicit one overrides it."""
     from speechrnn.checkpoint import load_acoustic_model, save_model
+    from speechrnn.decoding import COMMAND_STATISTIC_VERSION, DEFAULT_COMMAND_THRESHOLD
 
     strict = tmp_path / "strict.pt"
     # Scores are <= 0, so a positive threshold rejects everything.
-    save_model(load_acoustic_model(trained_model.path), strict, extra={"command_threshold": 0.5})
+    calibrated = {"command_threshold": 0.5, "command_statistic": COMMAND_STATISTIC_VERSION}
+    save_model(load_acoustic_model(trained_model.path), strict, extra=calibrated)
     model = load_model(strict)
     assert model.command_threshold == 0.5
+    # A threshold calibrated for another statistic (or for the first, unversioned one) does not
+    # apply to today's: such a checkpoint gets the default.
+    for stale in ({"command_threshold": 0.5}, {**calibrated, "command_statistic": 1}):
+        save_model(load_acoustic_model(trained_model.path), tmp_path / "stale.pt", extra=stale)
+        assert load_model(tmp_path / "stale.pt").command_threshold == DEFAULT_COMMAND_THRESHOLD
     clip = trained_model.clips[0]
     assert model.transcribe(clip, commands=["yes", "stop"]).command is None
     assert model.transcribe(clip, commands=["yes", "stop"], command_threshold=-5.0).command == "yes"

@@ -29,6 +29,7 @@ from speechrnn.checkpoint import (
     save_model,
     sha256_of,
 )
+from speechrnn.decoding import COMMAND_STATISTIC_VERSION
 from speechrnn.lm import LMWeights, WordLM
 
 
@@ -56,8 +57,10 @@ def export(
     target = ASSETS / f"{name}.pt"
     extra: dict[str, object] = {"provenance": provenance}
     if command_threshold is not None:
-        # Calibrated with benchmarks/command_threshold.py; load_model() makes it the default.
+        # Calibrated with benchmarks/command_threshold.py; load_model() makes it the default,
+        # as long as the statistic it was calibrated for is still the decoder's.
         extra["command_threshold"] = float(command_threshold)
+        extra["command_statistic"] = COMMAND_STATISTIC_VERSION
     if lm_path is not None:
         try:
             lm = WordLM.from_state(torch.load(lm_path, map_location="cpu", weights_only=True))
