@@ -20,6 +20,7 @@ a frame the model hears as plain blank costs one addition.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 
 import numpy as np
@@ -93,12 +94,25 @@ class Lexicon:
         # repeats, so it is entered only after a blank.
         self._doubled = np.zeros(nodes, dtype=bool)
         self._doubled[1:] = self._char[1:] == self._char[parent[1:]]
-        # Per-node scores of the frame being built; _NEG outside the nodes in use.
-        self._scratch_token = np.full(nodes, _NEG, dtype=np.float32)
-        self._scratch_blank = np.full(nodes, _NEG, dtype=np.float32)
+        self._local = threading.local()
 
     def __len__(self) -> int:
         return self.num_words
+
+    def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's per-node (token, blank) scores of the frame being built.
+
+        _NEG outside the nodes in use, and left so after every frame. Kept per thread, so that
+        threads may share one Lexicon (as they share a Recognizer), and not allocated per call:
+        two fresh arrays of the bundled vocabulary's 82,000 nodes cost about 0.5 ms, a sixth of
+        a search on a 1 s clip.
+        """
+        arrays: tuple[np.ndarray, np.ndarray] | None = getattr(self._local, "scratch", None)
+        if arrays is None:
+            nodes = len(self._char)
+            arrays = (np.full(nodes, _NEG, np.float32), np.full(nodes, _NEG, np.float32))
+            self._local.scratch = arrays
+        return arrays
 
     def best_log_prob(self, matrix: np.ndarray) -> float:
         """Log-probability of the best CTC path that spells a sequence of lexicon words.
@@ -118,7 +132,7 @@ class Lexicon:
         blank, space, beam = tokenizer.BLANK, tokenizer.SPACE, self.beam
         char_of, child_of, terminal_of = self._char, self._child, self._terminal
         doubled_of = self._doubled
-        scratch_token, scratch_blank = self._scratch_token, self._scratch_blank
+        scratch_token, scratch_blank = self._scratch()
         # A frame where every token is more than the beam below the blank changes nothing but a
         # common offset: any path that emits a token there falls out of the beam, and a blank
         # after either ending keeps every node's rank. Such frames need no search.

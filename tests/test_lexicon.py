@@ -110,3 +110,22 @@ def test_no_frames_and_silence() -> None:
 def test_bad_search_settings_are_refused(settings: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         Lexicon(WORDS, **settings)  # type: ignore[arg-type]
+
+
+def test_threads_can_share_one_lexicon() -> None:
+    # A Recognizer (and its lexicon) may serve several threads; switching threads as often as
+    # possible makes any shared per-search state collide.
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    lexicon = Lexicon(["a", "at", "tab", "ta", "bat", "tat", "abba"])
+    matrices = [random_matrix(30, seed) for seed in range(16)]
+    alone = [lexicon.best_log_prob(matrix) for matrix in matrices]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for _ in range(5):
+                assert list(pool.map(lexicon.best_log_prob, matrices)) == alone
+    finally:
+        sys.setswitchinterval(interval)
