@@ -405,6 +405,10 @@ def command_rows(
     rows[default], rows[oracle], rows[forced] = {}, {}, {}
     for spec in specs:
         log(f"speechrnn: {spec.name} list")
+        # Warm-up, as for open vocabulary: the first call of a decoder (and of the background
+        # search, which a clip of speech from the list reaches) allocates.
+        for samples in [clip.samples for clip in spec.inside[:1]] + [np.zeros(RATE, np.int16)]:
+            speech.command(samples, spec.commands)
         run = run_commands(
             partial(speech.command, commands=spec.commands), spec.inside, spec.outside
         )
