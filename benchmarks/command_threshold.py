@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 import speechrnn
 from speechrnn.audio import SAMPLE_RATE, load_audio
+from speechrnn.data import DataError, Utterance, read_manifest
 from speechrnn.decoding import CommandDecoder
 
 WORD_CATEGORIES = {"command", "digit"}
@@ -49,19 +50,19 @@ def _generated_non_speech() -> list[tuple[str, torch.Tensor]]:
     ]
 
 
-def _records(manifest: Path) -> list[dict]:
+def _utterances(manifest: Path, require_text: bool = True) -> list[Utterance]:
     try:
-        return [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    except (OSError, ValueError) as error:
-        raise SystemExit(f"{manifest}: not a readable JSONL manifest ({error})") from None
+        return read_manifest(manifest, require_text=require_text)
+    except DataError as problem:
+        raise SystemExit(str(problem)) from None
 
 
 def collect(
     model: speechrnn.Recognizer, manifest: Path, non_speech: Sequence[Path] = ()
 ) -> tuple[list, list]:
     """Per-phrase scores of every trial: (in_list, out_of_list) lists of (truth, scores)."""
-    records = _records(manifest)
-    words = sorted({r["text"] for r in records if r.get("category") in WORD_CATEGORIES})
+    utterances = _utterances(manifest)
+    words = sorted({u.text for u in utterances if u.extra.get("category") in WORD_CATEGORIES})
     if not words:
         raise SystemExit(f"{manifest}: no single-word clips (categories {sorted(WORD_CATEGORIES)})")
     # Scores for every threshold: nothing is rejected before its statistic is known.
@@ -72,11 +73,11 @@ def collect(
     without: dict[str, CommandDecoder] = {}
     in_list: list[tuple[str, dict[str, float]]] = []
     out_of_list: list[tuple[str, dict[str, float]]] = []
-    for record in tqdm(records, desc="scoring", unit="clip", file=sys.stderr, disable=None):
-        log_probs = model.log_probs(load_audio(manifest.parent / record["audio"]))
+    for utterance in tqdm(utterances, desc="scoring", unit="clip", file=sys.stderr, disable=None):
+        log_probs = model.log_probs(load_audio(utterance.audio))
         scores = decoder.decode(log_probs).scores
-        if record.get("category") in WORD_CATEGORIES:
-            word = record["text"]
+        if utterance.extra.get("category") in WORD_CATEGORIES:
+            word = utterance.text
             if word not in without:
                 others = [w for w in words if w != word]
                 without[word] = model.command_decoder(others, threshold=-math.inf)
@@ -87,10 +88,9 @@ def collect(
     for _, waveform in _generated_non_speech():
         out_of_list.append(("", decoder.decode(model.log_probs(waveform)).scores))
     for other in non_speech:
-        records = _records(other)
-        for record in tqdm(records, desc=other.name, unit="clip", file=sys.stderr, disable=None):
-            log_probs = model.log_probs(load_audio(other.parent / record["audio"]))
-            out_of_list.append(("", decoder.decode(log_probs).scores))
+        clips = _utterances(other, require_text=False)
+        for clip in tqdm(clips, desc=other.name, unit="clip", file=sys.stderr, disable=None):
+            out_of_list.append(("", decoder.decode(model.log_probs(load_audio(clip.audio))).scores))
     return in_list, out_of_list
 
 
