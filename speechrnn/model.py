@@ -210,7 +210,8 @@ class AcousticModel(nn.Module):
         safe_lengths = lengths.clamp(min=1)
         # Packing only matters when there is padding (the backward direction must start at each
         # sequence's own end). Without it (one utterance, as in inference) the plain GRU computes
-        # the same and skips packing's sort and copies, about 8% of a short clip's model time.
+        # the same and skips packing's sort and copies: 4% of the model time of short real clips
+        # by the median of an interleaved A/B (15% by the fastest round).
         padded = bool((lengths != out_frames).any())
         for rnn, norm in zip(self.rnns, self.rnn_norms, strict=True):
             if padded:
