@@ -304,10 +304,12 @@ class Recognizer:
             raise ValueError(f"beam_size must be >= 1, got {beam_size}")
         if command_threshold is None:
             command_threshold = self.command_threshold
+        # A list gets the model's background vocabulary, as the CLI and the streaming recognizer
+        # do: the calibrated threshold belongs to the statistic computed with it.
         decoder = (
             commands
             if isinstance(commands, CommandDecoder) or commands is None
-            else CommandDecoder(commands, threshold=command_threshold)
+            else self.command_decoder(commands, command_threshold)
         )
         segments: list[Result] = []
         all_log_probs: list[torch.Tensor] = []

@@ -1,14 +1,17 @@
 """Tests for speechrnn.transcribe: the Recognizer API, long-file segmentation, commands."""
 
 import itertools
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import TrainedModel
 
 from speechrnn import load_model
 from speechrnn.audio import SAMPLE_RATE, load_audio, save_audio
+from speechrnn.lexicon import Lexicon
 from speechrnn.transcribe import MAX_SEGMENT_SECONDS, MIN_SEGMENT_SECONDS, segment_stream
 
 
@@ -64,6 +67,31 @@ def test_commands_pick_and_reject(trained_model: TrainedModel, tone_wav: Path) -
     assert rejected.command is None and rejected.text == ""
     silence = model.transcribe(torch.zeros(SAMPLE_RATE), sample_rate=SAMPLE_RATE, commands=commands)
     assert silence.command is None
+
+
+class CountingLexicon(Lexicon):
+    """A Lexicon that counts its searches."""
+
+    searches = 0
+
+    def best_log_prob(self, matrix: np.ndarray) -> float:
+        self.searches += 1
+        return super().best_log_prob(matrix)
+
+
+def test_command_lists_get_the_models_background_vocabulary(trained_model: TrainedModel) -> None:
+    """transcribe(commands=[...]) decides as the CLI does: with the model's background vocabulary,
+    which the calibrated threshold was measured with (it used to be left out here)."""
+    model = load_model(trained_model.path)
+    lexicon = CountingLexicon(["yes", "stop", "go", "forward", "no", "cat"])
+    model.__dict__["lexicon"] = lexicon  # what the cached property returns for a model with an LM
+    commands = ["yes", "stop"]
+    clip = trained_model.clips[trained_model.phrases.index("yes")]
+    result = model.transcribe(clip, commands=commands, command_threshold=-math.inf)
+    assert lexicon.searches == 1  # at -inf the background search always runs
+    log_probs = model.log_probs(load_audio(clip))
+    expected = model.decode_log_probs(log_probs, model.command_decoder(commands, -math.inf))
+    assert (result.command, result.confidence) == (expected.command, expected.confidence)
 
 
 def test_long_file_is_segmented(trained_model: TrainedModel, tmp_path: Path) -> None:
