@@ -3,8 +3,10 @@
 The sets come from Debian's ``pocketsphinx-testdata`` (see ``real_speech.py``; fetched with
 ``apt-get download`` + ``dpkg -x`` into a cache on first use): open-vocabulary clips, whole
 utterances as commands, single words cut from the recordings, out-of-list speech, silence and
-generated noise. Optionally (``--synthetic-dev``) the held-out synthetic voices too, clean and
-through a telephone band.
+generated noise. A second real speaker comes from Debian's Asterisk prompts (see
+``asterisk_prompts.py``; ``--skip-asterisk`` leaves them out): her one-word prompts against the
+same word list and against the NATO alphabet, and her sentences for open vocabulary. Optionally
+(``--synthetic-dev``) the held-out synthetic voices too, clean and through a telephone band.
 
 How each system is run:
 
@@ -34,7 +36,8 @@ thread; pocketsphinx is single-threaded). Model size: the files loaded. Load tim
 recognizer from files already on disk, after imports.
 
     .venv/bin/python benchmarks/compare_pocketsphinx.py [--model PATH] [--json]
-        [--testdata .../pocketsphinx/test/data] [--synthetic-dev DATA/dev.jsonl]
+        [--testdata .../pocketsphinx/test/data] [--asterisk-data FOLDER | --skip-asterisk]
+        [--synthetic-dev DATA/dev.jsonl]
 
 Run it alone on the machine: timings taken beside another job are worthless.
 """
@@ -55,10 +58,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import asterisk_prompts
 import numpy as np
 import real_speech
 import torch
-from real_speech import RATE, Clip, EvaluationSets
+from asterisk_prompts import PromptSets
+from real_speech import MIN_OUT_OF_LIST_LETTERS, RATE, Clip, EvaluationSets
 
 import speechrnn
 from speechrnn.checkpoint import resolve_model_path
@@ -275,9 +280,23 @@ class PocketsphinxSystem:
         return words
 
     def check_words(self, commands: Sequence[str]) -> None:
-        """Raise if a command word is missing from the dictionary."""
+        """Make sure every command word is in the dictionary.
+
+        A word the dictionary only has with a hyphen ("xray": "x-ray") is added with that
+        entry's pronunciation, so both systems get the same list as written.
+
+        Raises:
+            ValueError: Words missing from the dictionary in every spelling.
+        """
         words = {word for command in commands for word in command.split()}
-        missing = sorted(word for word in words if not self.decoder.lookup_word(word))
+        missing = []
+        for word in sorted(w for w in words if not self.decoder.lookup_word(w)):
+            spellings = [word[:i] + "-" + word[i:] for i in range(1, len(word))]
+            known = [p for p in map(self.decoder.lookup_word, spellings) if p]
+            if len(known) == 1:
+                self.decoder.add_word(word, known[0], True)
+            else:
+                missing.append(word)
         if missing:
             raise ValueError(f"not in pocketsphinx's dictionary: {', '.join(missing)}")
 
@@ -344,6 +363,8 @@ def open_scores(clips: Sequence[Clip], hypotheses: Sequence[str], seconds: float
         "wer": word_error_rate(references, heard),
         "cer": char_error_rate(references, heard),
         "rtf": seconds / audio if audio else math.nan,
+        "seconds": seconds,
+        "audio_seconds": audio,
         "hypotheses": {c.id: h for c, h in zip(clips, hypotheses, strict=True)},
     }
 
@@ -370,28 +391,60 @@ def run_commands(
 class ListSpec:
     """One command list and the clips it is tried on."""
 
-    name: str  # "words" or "phrases"
+    name: str  # key in the report: "words", "asterisk_words", "asterisk_nato", "phrases"
+    title: str  # what the report calls it
     commands: tuple[str, ...]
     inside: list[Clip]
     outside: dict[str, list[Clip]]
+    single_words: bool = True  # counted in the pooled single-word table
 
 
-def list_specs(sets: EvaluationSets) -> list[ListSpec]:
-    """The single-word and the phrase list, each with its in-list and reject clips."""
-    return [
+def list_specs(sets: EvaluationSets, prompts: PromptSets | None = None) -> list[ListSpec]:
+    """Every command list with its in-list and reject clips.
+
+    - ``words``: the digits and card words, on words cut from pocketsphinx-testdata;
+    - ``asterisk_words`` (with ``prompts``): the same list, on the Asterisk speaker's one-word
+      prompts: her digits are in the list, every other word of three letters or more is not;
+    - ``asterisk_nato``: the NATO alphabet, on the same prompts;
+    - ``phrases``: whole utterances of pocketsphinx-testdata.
+
+    Silence and noise are reject clips of every list.
+    """
+    rejects = {"silence": sets.silence, "noise": sets.noise}
+    specs = [
         ListSpec(
             "words",
+            "Single words cut from pocketsphinx-testdata (cards and TIDIGITS speakers)",
             sets.word_commands,
             sets.words_in,
-            {"out_of_list": sets.words_out, "silence": sets.silence, "noise": sets.noise},
-        ),
+            {"out_of_list": sets.words_out} | rejects,
+        )
+    ]
+    if prompts is not None:
+        for name, title, commands in (
+            ("asterisk_words", "Asterisk prompts (one speaker), the same list", sets.word_commands),
+            ("asterisk_nato", "Asterisk prompts, the NATO alphabet", prompts.nato),
+        ):
+            inside = [c for c in prompts.words if c.text in commands]
+            outside = [
+                c
+                for c in prompts.words
+                if c.text not in commands and len(c.text) >= MIN_OUT_OF_LIST_LETTERS
+            ]
+            specs.append(
+                ListSpec(name, title, commands, inside, {"out_of_list": outside} | rejects)
+            )
+    specs.append(
         ListSpec(
             "phrases",
+            "Whole utterances of pocketsphinx-testdata as phrases",
             sets.phrase_commands,
             sets.phrases_in,
-            {"out_of_list": sets.phrases_out, "silence": sets.silence, "noise": sets.noise},
-        ),
-    ]
+            {"out_of_list": sets.phrases_out} | rejects,
+            single_words=False,
+        )
+    )
+    return specs
 
 
 def command_rows(
@@ -437,7 +490,6 @@ def command_rows(
     )
     rows[grammar], rows[kws], rows[kws_default] = {}, {}, {}
     for spec in specs:
-        sphinx.check_words(spec.commands)
         log(f"pocketsphinx: {spec.name} list, grammar")
         run = run_commands(
             partial(sphinx.grammar_command, commands=spec.commands), spec.inside, spec.outside
@@ -546,67 +598,122 @@ def markdown(report: dict[str, Any]) -> str:
         f"{sets['silence']} silence and {sets['noise']} noise clips; lists of "
         f"{sets['word_commands']} words and {sets['phrase_commands']} phrases."
     )
+    if sets.get("asterisk_words"):
+        lines[-1] += (
+            f" Asterisk prompts (a second real speaker): {sets['asterisk_words']} one-word "
+            f"prompts and {sets['asterisk_open_vocabulary']} sentences "
+            f"({sets['asterisk_open_vocabulary_seconds']} s)."
+        )
     if sets.get("synthetic"):
         lines[-1] += f" Synthetic held-out voices: {sets['synthetic']} clips."
-    lines += ["", "| system | WER real | CER real |"]
-    synthetic = any("synthetic_clean" in s for s in report["open"].values())
-    if synthetic:
-        lines[-1] += " WER synth. clean | WER synth. phone |"
-    lines[-1] += " RTF (1 thread) | model size | load |"
-    lines.append("|" + "---|" * (lines[-1].count("|") - 1))
-    for name, row in report["open"].items():
-        real = row["real"]
-        cells = [name, _pct(real["wer"]), _pct(real["cer"])]
-        if synthetic:
-            cells += [
-                _pct(row.get("synthetic_clean", {}).get("wer", math.nan)),
-                _pct(row.get("synthetic_telephone", {}).get("wer", math.nan)),
-            ]
-        system = report["systems"][name]
-        cells += [
-            _ratio(real["rtf"]),
-            f"{system['model_bytes'] / 1e6:.1f} MB",
-            f"{system['load_seconds']:.2f} s",
+    lines += _open_table(report)
+    lists: dict[str, Any] = report.get("lists") or {
+        name: {"title": name, "single_words": name != "phrases"}
+        for name in next(iter(report["commands"].values()))
+    }
+    for name, about in lists.items():
+        lines += ["", f"**{about['title']}**" + (f" ({about['size']})" if "size" in about else "")]
+        lines += [
+            "",
+            "| command mode | accuracy | FA out-of-list | FA silence | FA noise | threshold "
+            "| RTF |",
+            "|---|---|---|---|---|---|---|",
         ]
-        lines.append("| " + " | ".join(cells) + " |")
+        for system, row in report["commands"].items():
+            cell = row[name]
+            lines.append(
+                f"| {system} | {_pct(cell['accuracy'])} | {_pct(cell['false_accept_out_of_list'])} "
+                f"| {_pct(cell['false_accept_silence'])} | {_pct(cell['false_accept_noise'])} "
+                f"| {_threshold(cell.get('threshold', '-'))} | {_ratio(cell['rtf'])} |"
+            )
+    words = [name for name, about in lists.items() if about.get("single_words")]
     lines += [
         "",
-        "| command mode | words: accuracy | words: FA out-of-list | phrases: accuracy "
-        "| phrases: FA out-of-list | FA silence | FA noise | thresholds (words / phrases) | RTF |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"**All real single words** (pooled over {', '.join(words)})",
+        "",
+        "| command mode | in-list words | accuracy | out-of-list words | FA | RTF, every list |",
+        "|---|---|---|---|---|---|",
     ]
-    for name, row in report["commands"].items():
-        words, phrases = row["words"], row["phrases"]
-        silence = _mean_rate(words, phrases, "silence")
-        noise = _mean_rate(words, phrases, "noise")
-        thresholds = "-"
-        if "threshold" in words:
-            thresholds = f"{_threshold(words['threshold'])} / {_threshold(phrases['threshold'])}"
-        audio = words["audio_seconds"] + phrases["audio_seconds"]
-        rtf = (words["seconds"] + phrases["seconds"]) / audio if audio else math.nan
+    for system, row in report["commands"].items():
+        pooled = [row[name] for name in words]
+        inside = sum(cell["in_list"] for cell in pooled)
+        right = sum(_count(cell, "accuracy", "in_list") for cell in pooled)
+        outside = sum(cell["n_out_of_list"] for cell in pooled)
+        accepted = sum(_count(cell, "false_accept_out_of_list", "n_out_of_list") for cell in pooled)
+        cells = row.values()
+        audio = sum(cell["audio_seconds"] for cell in cells)
+        seconds = sum(cell["seconds"] for cell in cells)
         lines.append(
-            f"| {name} | {_pct(words['accuracy'])} | {_pct(words['false_accept_out_of_list'])} "
-            f"| {_pct(phrases['accuracy'])} | {_pct(phrases['false_accept_out_of_list'])} "
-            f"| {_pct(silence)} | {_pct(noise)} | {thresholds} | {_ratio(rtf)} |"
+            f"| {system} | {inside} | {_pct(right / inside if inside else math.nan)} "
+            f"| {outside} | {_pct(accepted / outside if outside else math.nan)} "
+            f"| {_ratio(seconds / audio if audio else math.nan)} |"
         )
     lines.append("")
     lines.append(
-        "FA = false accepts (share of clips that should be rejected but got a command); silence "
-        "and noise are pooled over both lists. Oracle thresholds are tuned on these very clips."
+        "FA = false accepts (share of clips that should be rejected but got a command). Oracle "
+        "thresholds are tuned on these very clips, per list."
     )
     if report["sets"]["notes"]:
         lines += ["", "Notes: " + "; ".join(report["sets"]["notes"])]
     return "\n".join(lines)
 
 
-def _mean_rate(words: dict[str, Any], phrases: dict[str, Any], category: str) -> float:
-    def rate(row: dict[str, Any]) -> float:
-        value = row[f"false_accept_{category}"]
-        return math.nan if value is None else float(value)  # None: a NaN read back from JSON
+def _open_table(report: dict[str, Any]) -> list[str]:
+    """The open-vocabulary table: WER and CER per set, RTF over every real clip, size, load."""
+    columns = [("real", "real")]
+    rows = report["open"].values()
+    for key, title in (
+        ("asterisk", "Asterisk"),
+        ("synthetic_clean", "synth. clean"),
+        ("synthetic_telephone", "synth. phone"),
+    ):
+        if any(key in row for row in rows):
+            columns.append((key, title))
+    lines = ["", "| system |"]
+    for key, title in columns:
+        lines[-1] += f" WER {title} |" + (f" CER {title} |" if key in ("real", "asterisk") else "")
+    lines[-1] += " RTF (1 thread) | model size | load |"
+    lines.append("|" + "---|" * (lines[-1].count("|") - 1))
+    for name, row in report["open"].items():
+        cells = [name]
+        for key, _ in columns:
+            scores = row.get(key, {})
+            cells.append(_pct(scores.get("wer", math.nan)))
+            if key in ("real", "asterisk"):
+                cells.append(_pct(scores.get("cer", math.nan)))
+        real = [row[key] for key in ("real", "asterisk") if key in row]
+        audio = sum(scores.get("audio_seconds", math.nan) for scores in real)
+        seconds = sum(scores.get("seconds", math.nan) for scores in real)
+        rtf = seconds / audio if audio else math.nan
+        if math.isnan(rtf):  # a report saved before seconds were kept
+            rtf = row["real"]["rtf"]
+        system = report["systems"][name]
+        cells += [
+            _ratio(rtf),
+            f"{system['model_bytes'] / 1e6:.1f} MB",
+            f"{system['load_seconds']:.2f} s",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
-    accepted = rate(words) * words[f"n_{category}"] + rate(phrases) * phrases[f"n_{category}"]
-    total = words[f"n_{category}"] + phrases[f"n_{category}"]
-    return accepted / total if total else math.nan
+
+def _count(cell: dict[str, Any], rate: str, total: str) -> float:
+    """How many clips a rate of a saved row stands for (a NaN rate, saved as None, is none)."""
+    value = cell[rate]
+    return 0.0 if value is None or math.isnan(value) else float(value) * cell[total]
+
+
+def _prompt_summary(prompts: PromptSets | None) -> dict[str, Any]:
+    """Clip counts of the Asterisk prompts (nothing when they are left out)."""
+    if prompts is None:
+        return {}
+    return {
+        "asterisk_words": len(prompts.words),
+        "asterisk_open_vocabulary": len(prompts.open_vocabulary),
+        "asterisk_open_vocabulary_seconds": round(
+            sum(clip.duration for clip in prompts.open_vocabulary)
+        ),
+    }
 
 
 def _finite(value: Any) -> Any:
@@ -660,6 +767,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="run speechrnn only (word cuts then need no aligner: pause cuts)",
     )
+    parser.add_argument(
+        "--asterisk-data",
+        type=Path,
+        help="folder the Asterisk prompt packages were extracted into (default: fetch and cache)",
+    )
+    parser.add_argument(
+        "--skip-asterisk", action="store_true", help="leave out the Asterisk prompts"
+    )
     parser.add_argument("--dump-clips", type=Path, help="write every evaluation clip here")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     parser.add_argument(
@@ -681,8 +796,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Raises when already fixed in this process (e.g. under pytest): harmless then.
     with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
-    data = real_speech.fetch_testdata(args.cache_dir, args.testdata)
-    log(f"data: {data}")
+    try:
+        data = real_speech.fetch_testdata(args.cache_dir, args.testdata)
+        log(f"data: {data}")
+        prompts = None
+        if not args.skip_asterisk:
+            root = asterisk_prompts.fetch_prompts(root=args.asterisk_data)
+            log(f"asterisk prompts: {root}")
+            prompts = asterisk_prompts.build_prompt_sets(root)
+    except real_speech.TestDataError as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     sphinx = None
     if not args.skip_pocketsphinx:
         try:
@@ -691,6 +815,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log("pocketsphinx is not installed (pip install pocketsphinx): speechrnn only")
     aligner = sphinx.align if sphinx is not None else real_speech.pause_aligner
     sets = real_speech.build_sets(data, aligner)
+    if prompts is not None:
+        sets.notes.extend(prompts.notes)
     if args.dump_clips:
         for name in (
             "open_vocabulary",
@@ -702,6 +828,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "noise",
         ):
             real_speech.save_clips(args.dump_clips, getattr(sets, name), name)
+        if prompts is not None:
+            real_speech.save_clips(args.dump_clips, prompts.words, "asterisk_words")
+            real_speech.save_clips(args.dump_clips, prompts.open_vocabulary, "asterisk_open")
+    specs = list_specs(sets, prompts)
+    if sphinx is not None:
+        try:  # before anything is measured
+            for spec in specs:
+                sphinx.check_words(spec.commands)
+        except ValueError as problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
     speech = SpeechrnnSystem(args.model, args.beam_size, args.command_threshold)
     systems: list[SpeechrnnSystem | PocketsphinxSystem] = [speech]
     if sphinx is not None:
@@ -720,7 +857,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "python": platform.python_version(),
             "torch_threads": torch.get_num_threads(),
         },
-        "sets": sets.summary() | {"synthetic": len(synthetic[0]) if synthetic else 0},
+        "sets": sets.summary()
+        | _prompt_summary(prompts)
+        | {"synthetic": len(synthetic[0]) if synthetic else 0},
         "systems": {},
         "open": {},
     }
@@ -737,6 +876,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"{name}: open vocabulary")
         hypotheses, seconds = run_open(system.transcribe, sets.open_vocabulary)
         report["open"][name] = {"real": open_scores(sets.open_vocabulary, hypotheses, seconds)}
+        if prompts is not None:
+            log(f"{name}: Asterisk prompts ({len(prompts.open_vocabulary)} clips)")
+            hypotheses, seconds = run_open(system.transcribe, prompts.open_vocabulary)
+            report["open"][name]["asterisk"] = open_scores(
+                prompts.open_vocabulary, hypotheses, seconds
+            )
         if synthetic is not None:
             for key, clips in zip(
                 ("synthetic_clean", "synthetic_telephone"), synthetic, strict=True
@@ -744,7 +889,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log(f"{name}: {key} ({len(clips)} clips)")
                 hypotheses, seconds = run_open(system.transcribe, clips)
                 report["open"][name][key] = open_scores(clips, hypotheses, seconds)
-    report["commands"] = command_rows(speech, sphinx, list_specs(sets))
+    report["lists"] = {
+        spec.name: {
+            "title": spec.title,
+            "size": f"{len(spec.commands)} phrases; {len(spec.inside)} in-list, "
+            f"{len(spec.outside['out_of_list'])} out-of-list clips",
+            "single_words": spec.single_words,
+        }
+        for spec in specs
+    }
+    report["commands"] = command_rows(speech, sphinx, specs)
     if args.json:
         print(json.dumps(_finite(report), indent=2))
     else:

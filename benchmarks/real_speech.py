@@ -136,10 +136,10 @@ class EvaluationSets:
 # --- fetching ---------------------------------------------------------------------------------
 
 
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/speechrnn/pocketsphinx-testdata`` (``~/.cache`` by default)."""
+def default_cache_dir(name: str = PACKAGE) -> Path:
+    """``$XDG_CACHE_HOME/speechrnn/NAME`` (``~/.cache`` by default; NAME: the package)."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "speechrnn" / PACKAGE
+    return Path(base) / "speechrnn" / name
 
 
 def _looks_like_data(folder: Path) -> bool:
@@ -175,28 +175,46 @@ def fetch_testdata(cache_dir: Path | None = None, testdata: Path | None = None) 
     data = cache_dir / DATA_SUBDIR
     if (cache_dir / COMPLETED).is_file() and _looks_like_data(data):
         return data
+    extract_packages([PACKAGE], cache_dir, hint=f"--testdata .../{DATA_SUBDIR}")
+    if not _looks_like_data(data):
+        raise TestDataError(f"{PACKAGE} did not contain {DATA_SUBDIR}")
+    return data
+
+
+def extract_packages(packages: Sequence[str], cache_dir: Path, hint: str) -> None:
+    """``apt-get download`` Debian packages and ``dpkg -x`` them into ``cache_dir`` (nothing is
+    installed); a marker file written last records that the folder is complete.
+
+    Args:
+        packages: Package names.
+        cache_dir: Where to extract.
+        hint: The option that takes an extracted folder instead (for the error message).
+
+    Raises:
+        TestDataError: apt-get or dpkg is missing, or a download failed.
+    """
     for program in ("apt-get", "dpkg"):
         if shutil.which(program) is None:
             raise TestDataError(
-                f"{program} not found: fetch the Debian package {PACKAGE} elsewhere, extract it "
-                f"with dpkg -x and pass --testdata .../{DATA_SUBDIR}"
+                f"{program} not found: fetch the Debian package(s) {' '.join(packages)} "
+                f"elsewhere, extract them with dpkg -x and pass {hint}"
             )
     cache_dir.mkdir(parents=True, exist_ok=True)
+    names = []
     with tempfile.TemporaryDirectory(dir=cache_dir) as folder:
-        done = subprocess.run(
-            ["apt-get", "download", PACKAGE], cwd=folder, capture_output=True, text=True
-        )
-        debs = sorted(Path(folder).glob(f"{PACKAGE}_*.deb"))
-        if done.returncode != 0 or not debs:
-            raise TestDataError(
-                f"apt-get download {PACKAGE} failed (try `apt-get update`): "
-                f"{done.stderr.strip()[-300:]}"
+        for package in packages:
+            done = subprocess.run(
+                ["apt-get", "download", package], cwd=folder, capture_output=True, text=True
             )
-        subprocess.run(["dpkg", "-x", str(debs[-1]), str(cache_dir)], check=True)
-    if not _looks_like_data(data):
-        raise TestDataError(f"{debs[-1].name} did not contain {DATA_SUBDIR}")
-    (cache_dir / COMPLETED).write_text(debs[-1].name + "\n")
-    return data
+            debs = sorted(Path(folder).glob(f"{package}_*.deb"))
+            if done.returncode != 0 or not debs:
+                raise TestDataError(
+                    f"apt-get download {package} failed (try `apt-get update`): "
+                    f"{done.stderr.strip()[-300:]}"
+                )
+            subprocess.run(["dpkg", "-x", str(debs[-1]), str(cache_dir)], check=True)
+            names.append(debs[-1].name)
+    (cache_dir / COMPLETED).write_text("".join(f"{name}\n" for name in names))
 
 
 # --- transcripts --------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ if str(BENCHMARKS) not in sys.path:
 import compare_pocketsphinx as compare  # noqa: E402
 import real_speech  # noqa: E402
 from real_speech import RATE, Clip  # noqa: E402
+from test_asterisk_prompts import make_prompts  # noqa: E402
 
 CARDS_GRAM = """#JSGF v1.0;
 grammar cards;
@@ -268,6 +269,8 @@ def test_main_end_to_end_without_pocketsphinx(
         "--testdata",
         str(data),
         "--skip-pocketsphinx",
+        "--asterisk-data",
+        str(make_prompts(tmp_path / "asterisk")),
         "--synthetic-dev",
         str(manifest),
     ]
@@ -275,6 +278,11 @@ def test_main_end_to_end_without_pocketsphinx(
     report = json.loads(capsys.readouterr().out)
     assert report["sets"]["open_vocabulary"] == 5
     assert report["sets"]["synthetic"] == 3
+    assert report["sets"]["asterisk_words"] == 6 and report["sets"]["asterisk_open_vocabulary"] == 2
+    assert report["open"]["speechrnn"]["asterisk"]["clips"] == 2
+    # The Asterisk speaker's words against the card list ("one", "ten" in it; "alpha", "bravo",
+    # "niner", "hello" out) and against the NATO alphabet her prompts spell ("alpha", "bravo").
+    assert list(report["lists"]) == ["words", "asterisk_words", "asterisk_nato", "phrases"]
     open_scores = report["open"]["speechrnn"]
     # The tiny model learned these very clips: clean synthetic speech is transcribed exactly.
     assert open_scores["synthetic_clean"]["wer"] == 0.0
@@ -287,6 +295,10 @@ def test_main_end_to_end_without_pocketsphinx(
     }
     words = report["commands"][default]["words"]
     assert words["in_list"] == 6 and words["n_noise"] == 6
+    asterisk = report["commands"][default]["asterisk_words"]
+    assert asterisk["in_list"] == 2 and asterisk["n_out_of_list"] == 4
+    nato = report["commands"][default]["asterisk_nato"]
+    assert nato["in_list"] == 2 and nato["n_out_of_list"] == 4  # one, ten, niner, hello
     # With no rejection every clip gets a phrase: nothing in-list is rejected, everything out of
     # the list is accepted, and accuracy is at least the default threshold's.
     forced = report["commands"]["speechrnn (no rejection)"]["words"]
@@ -298,7 +310,10 @@ def test_main_end_to_end_without_pocketsphinx(
     saved.write_text(json.dumps(report))
     assert compare.main(["--render", str(saved)]) == 0
     rendered = capsys.readouterr().out
-    assert "| speechrnn (no rejection) | " in rendered and "| -inf / -inf |" in rendered
+    assert "| speechrnn (no rejection) | " in rendered and "| -inf | " in rendered
+    # The pooled single-word table counts every list but the phrases: 6 + 2 + 2 in-list words.
+    pooled = rendered.split("**All real single words**")[1]
+    assert "| speechrnn (no rejection) | 10 | " in pooled
     assert compare.main(argv) == 0
     printed = capsys.readouterr().out
     assert "| speechrnn |" in printed
@@ -343,4 +358,7 @@ def test_pocketsphinx_rejects_silence_and_aligns_speech(
     assert 0 <= words[0][1] < words[0][2] <= words[1][1] < words[1][2] <= len(pcm) / RATE + 0.02
     with pytest.raises(ValueError, match="not in pocketsphinx's dictionary"):
         sphinx.check_words(["go qzxv"])
+    # The NATO prompts spell "xray"; the dictionary has "x-ray", whose pronunciation it gets.
+    sphinx.check_words(["xray"])
+    assert sphinx.decoder.lookup_word("xray") == sphinx.decoder.lookup_word("x-ray")
     assert sphinx.model_bytes > sphinx.model_bytes_without_lm > 0
