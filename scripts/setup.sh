@@ -14,8 +14,9 @@ dev=0
 apt_packages=(python3-venv libportaudio2 ffmpeg)
 if ((dev)); then
   # espeak-ng makes the tests' speech; PulseAudio gives the microphone test a virtual source;
-  # sox and the flite/festival voices serve the synthetic-corpus recipe.
-  apt_packages+=(espeak-ng sox flite pulseaudio pulseaudio-utils libasound2-plugins)
+  # flite and wordnet-base (the sentences and words it speaks) serve the synthetic-corpus recipe
+  # and its tests; the recipe's README lists what else a full build needs (festival's voices).
+  apt_packages+=(espeak-ng flite wordnet-base pulseaudio pulseaudio-utils libasound2-plugins)
 fi
 
 missing=()
