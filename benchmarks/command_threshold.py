@@ -74,7 +74,7 @@ def collect(
     in_list: list[tuple[str, dict[str, float]]] = []
     out_of_list: list[tuple[str, dict[str, float]]] = []
     for utterance in tqdm(utterances, desc="scoring", unit="clip", file=sys.stderr, disable=None):
-        log_probs = model.log_probs(load_audio(utterance.audio))
+        log_probs, _ = model.clip_log_probs(load_audio(utterance.audio))
         scores = decoder.decode(log_probs).scores
         if utterance.extra.get("category") in WORD_CATEGORIES:
             word = utterance.text
@@ -86,11 +86,12 @@ def collect(
         else:
             out_of_list.append(("", scores))
     for _, waveform in _generated_non_speech():
-        out_of_list.append(("", decoder.decode(model.log_probs(waveform)).scores))
+        out_of_list.append(("", decoder.decode(model.clip_log_probs(waveform)[0]).scores))
     for other in non_speech:
         clips = _utterances(other, require_text=False)
         for clip in tqdm(clips, desc=other.name, unit="clip", file=sys.stderr, disable=None):
-            out_of_list.append(("", decoder.decode(model.log_probs(load_audio(clip.audio))).scores))
+            log_probs, _ = model.clip_log_probs(load_audio(clip.audio))
+            out_of_list.append(("", decoder.decode(log_probs).scores))
     return in_list, out_of_list
 
 

@@ -213,15 +213,16 @@ class SpeechrnnSystem:
         self, samples: np.ndarray, commands: tuple[str, ...], threshold: float | None = None
     ) -> CommandOutcome:
         """Command-list decision for a clip (clips here are far below the 30 s segment size,
-        so decoding the clip's log-probs at once is what ``transcribe`` does), at ``threshold``
-        (None: the system's)."""
+        so decoding the clip's log-probs at once, margins added, is what ``transcribe`` does),
+        at ``threshold`` (None: the system's)."""
         threshold = self.threshold if threshold is None else threshold
         decoder = self._decoders.get((commands, threshold))
         if decoder is None:
             decoder = self._decoders[(commands, threshold)] = self.recognizer.command_decoder(
                 commands, threshold
             )
-        match = decoder.decode(self.recognizer.log_probs(to_float(samples)))
+        log_probs, _ = self.recognizer.clip_log_probs(to_float(samples))
+        match = decoder.decode(log_probs)
         best = match.best_phrase if math.isfinite(match.score) else None
         return CommandOutcome(match.command, best, match.score)
 

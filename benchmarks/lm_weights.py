@@ -97,8 +97,9 @@ def main() -> int:
         raise SystemExit("lm_weights: the model has no language model; give --lm")
     records = clips(args.manifest, args.limit)
     references = [r["text"] for r in records]
-    log_probs = [model.log_probs(load_audio(args.manifest.parent / r["audio"])) for r in records]
-    audio_seconds = sum(lp.shape[0] for lp in log_probs) * model.frame_seconds
+    waveforms = [load_audio(args.manifest.parent / r["audio"]) for r in records]
+    log_probs = [model.clip_log_probs(waveform)[0] for waveform in waveforms]
+    audio_seconds = sum(len(waveform) for waveform in waveforms) / model.sample_rate
     print(f"{len(records)} clips, {audio_seconds / 60:.1f} min", file=sys.stderr)
 
     def per_audio_second(row: dict[str, float]) -> dict[str, float]:

@@ -281,3 +281,54 @@ def save_audio(path: str | Path, waveform: torch.Tensor, sample_rate: int = SAMP
     data = waveform.detach().clamp(-1.0, 1.0).cpu().numpy()
     soundfile.write(str(temporary), data, sample_rate, subtype="PCM_16")
     temporary.replace(path)
+
+
+def pad_margins(
+    waveform: torch.Tensor, sample_rate: int, seconds: float
+) -> tuple[torch.Tensor, int]:
+    """Give a clip at least ``seconds`` of background before and after its speech.
+
+    Speech starts at the first and ends after the last pair of consecutive 20 ms frames (10 ms
+    apart) louder than both 40 dB under the loudest frame (the rule the synthetic corpus is
+    trimmed by, ``recipes/synthetic/prepare.py``) and 10 dB over the clip's background (its 10th
+    percentile frame; 20 dB under the loudest frame always counts), so that a noisy recording's
+    noise does not count as speech. A margin more than 20 ms short (two frame steps, the rule's
+    resolution) is filled up with the clip's own quietest frames, repeated: silence for a clean
+    clip, its noise for a noisy one.
+
+    Args:
+        waveform: (samples,) float32.
+        sample_rate: Its rate.
+        seconds: The margin wanted on each side.
+
+    Returns:
+        ((samples + added,) float32, samples added before the clip). A clip with no speech (or
+        shorter than a frame) comes back as it is.
+    """
+    frame, hop = sample_rate // 50, sample_rate // 100
+    if len(waveform) < frame or seconds <= 0:
+        return waveform, 0
+    frames = waveform.double().unfold(0, frame, hop)
+    level = 10.0 * torch.log10(frames.pow(2).mean(dim=1) + 1e-12)
+    peak, floor = float(level.max()), float(torch.quantile(level, 0.1))
+    if peak < -60.0 or peak < float(level.min()) + 10.0:  # silence, or steady noise: no speech
+        return waveform, 0
+    # A clip cut close to its speech may have too few quiet frames for the 10th percentile to be
+    # background: 20 dB under the peak is loud whatever the percentile says.
+    loud = level > max(peak - 40.0, min(floor + 10.0, peak - 20.0))
+    pairs = torch.nonzero(loud[:-1] & loud[1:]).flatten()
+    if len(pairs) == 0:
+        return waveform, 0
+    start = int(pairs[0]) * hop
+    end = min(len(waveform), (int(pairs[-1]) + 1) * hop + frame)
+    margin = round(seconds * sample_rate)
+    # Two hops short is within the rule's resolution: the corpus's own clips measure so.
+    lead = margin - start if margin - start > 2 * hop else 0
+    tail = margin - (len(waveform) - end) if margin - (len(waveform) - end) > 2 * hop else 0
+    if lead == 0 and tail == 0:
+        return waveform, 0
+    # The background: the four quietest frames, in time order, repeated as needed.
+    quiet = torch.sort(torch.argsort(level)[:4]).values * hop
+    background = torch.cat([waveform[int(i) : int(i) + frame] for i in quiet])
+    background = background.repeat(max(lead, tail) // len(background) + 1)
+    return torch.cat([background[:lead], waveform, background[:tail]]), lead

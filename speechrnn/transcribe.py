@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from speechrnn.audio import SAMPLE_RATE, AudioError, iter_audio, prepare_waveform
+from speechrnn.audio import SAMPLE_RATE, AudioError, iter_audio, pad_margins, prepare_waveform
 from speechrnn.checkpoint import (
     CheckpointError,
     model_from_checkpoint,
@@ -43,6 +43,12 @@ _ENERGY_WINDOW = 800  # 50 ms at 16 kHz, the resolution of the quiet-point searc
 # held-out synthetic voices (benchmarks/lm_weights.py): beam 16 was 1.3 WER points better for
 # 1.9x the decoding time, beam 4 3.1 points worse.
 DEFAULT_LM_BEAM_SIZE = 8
+# Background every clip gets before and after its speech before the model hears it. The synthetic
+# corpus that trained the bundled model has exactly 160 ms on each side of every clip
+# (recipes/synthetic/prepare.py), and the model came to rely on it: real prompts trimmed closer
+# (benchmarks/asterisk_prompts.py) lost first and last sounds, and with the margins added their
+# single words gave half the false accepts (MODEL_CARD.md).
+MARGIN_SECONDS = 0.16
 
 AudioInput = str | Path | np.ndarray | torch.Tensor
 
@@ -146,6 +152,8 @@ class Recognizer:
         # tuned on held-out voices; the bundled model carries both.
         self.language_model = language_model
         self.lm_weights = lm_weights or LMWeights()
+        # 0 turns the margins off (clip_log_probs then gives log_probs of the clip as it is).
+        self.margin_seconds = MARGIN_SECONDS
 
     @functools.cached_property
     def lexicon(self) -> Lexicon | None:
@@ -190,7 +198,8 @@ class Recognizer:
 
     @torch.no_grad()
     def log_probs(self, waveform: torch.Tensor) -> torch.Tensor:
-        """CTC log-probabilities of a waveform (no segmentation: keep it under a minute).
+        """CTC log-probabilities of a waveform as it is (no margins, no segmentation: keep it
+        under a minute).
 
         Args:
             waveform: (samples,) float32 mono at :attr:`sample_rate`.
@@ -199,6 +208,21 @@ class Recognizer:
             (frames, vocab_size).
         """
         return self.model.log_probs(waveform)
+
+    def clip_log_probs(self, waveform: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """CTC log-probabilities of one clip or segment as :meth:`transcribe` computes them: the
+        clip first gets :data:`MARGIN_SECONDS` of its own background before and after its speech
+        where it has less (:func:`~speechrnn.audio.pad_margins`).
+
+        Args:
+            waveform: (samples,) float32 mono at :attr:`sample_rate`, under a minute.
+
+        Returns:
+            ((frames, vocab_size) log-probs, seconds added before the clip): frame 0 starts that
+            long before the clip's first sample.
+        """
+        padded, lead = pad_margins(waveform, self.sample_rate, self.margin_seconds)
+        return self.log_probs(padded), lead / self.sample_rate
 
     def decode_log_probs(
         self,
@@ -313,24 +337,42 @@ class Recognizer:
         )
         segments: list[Result] = []
         all_log_probs: list[torch.Tensor] = []
+        first_lead = 0.0
         total_samples = 0
         for offset, segment in segment_stream(self._blocks(audio, sample_rate), self.sample_rate):
             total_samples = offset + len(segment)
-            log_probs = self.log_probs(segment)
+            log_probs, lead = self.clip_log_probs(segment)
             if decoder is not None:
-                # A command is decided on the whole clip, so keep every segment's frames.
+                # A command is decided on the whole clip, so keep every segment's frames. (Word
+                # times are exact for a clip of one segment, the command-mode case; a later
+                # segment's are late by the margins added before it.)
+                first_lead = lead if not all_log_probs else first_lead
                 all_log_probs.append(log_probs)
             else:
+                start = offset / self.sample_rate
                 duration = len(segment) / self.sample_rate
-                segments.append(
-                    self.decode_log_probs(
-                        log_probs, None, beam_size, offset / self.sample_rate, duration, use_lm
-                    )
+                result = self.decode_log_probs(
+                    log_probs, None, beam_size, start - lead, duration, use_lm
                 )
+                segments.append(_within(result, start, start + duration))
         duration = total_samples / self.sample_rate
         if decoder is not None:
-            return self.decode_log_probs(torch.cat(all_log_probs), decoder, duration=duration)
+            result = self.decode_log_probs(
+                torch.cat(all_log_probs), decoder, time_offset=-first_lead, duration=duration
+            )
+            return _within(result, 0.0, duration)
         return _join(segments, duration)
+
+
+def _within(result: Result, start: float, end: float) -> Result:
+    """The Result with its word times kept inside [start, end] (a word aligned partly on the
+    margin added before or after a segment)."""
+
+    def clamp(t: float) -> float:
+        return round(min(max(t, start), end), 3)
+
+    words = tuple(Word(w.word, clamp(w.start), clamp(w.end)) for w in result.words)
+    return replace(result, words=words)
 
 
 def _join(segments: list[Result], duration: float) -> Result:

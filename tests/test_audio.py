@@ -1,5 +1,6 @@
 """Tests for speechrnn.audio: formats, rates, channels, bad input, block-wise resampling."""
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from speechrnn.audio import (
     _ffmpeg_blocks,
     iter_audio,
     load_audio,
+    pad_margins,
     prepare_waveform,
     to_mono,
 )
@@ -169,3 +171,45 @@ def test_ffmpeg_formats(tmp_path: Path) -> None:
     broken.write_bytes(b"\x00" * 1000)
     with pytest.raises(AudioError, match="not a readable audio file"):
         load_audio(broken)
+
+
+def _burst(seconds: float, rate: int = 16000) -> torch.Tensor:
+    """A 440 Hz tone at -10 dBFS with 5 ms ramps: something louder than any background."""
+    t = torch.arange(int(seconds * rate)) / rate
+    ramp = torch.clamp(torch.minimum(t, t.flip(0)) / 0.005, max=1.0)
+    return 0.45 * torch.sin(2 * math.pi * 440.0 * t) * ramp
+
+
+def test_pad_margins_fills_a_tight_clip_up_to_the_margin() -> None:
+    speech = _burst(0.5)
+    tight = torch.cat([torch.zeros(800), speech, torch.zeros(320)])  # 50 ms before, 20 ms after
+    padded, lead = pad_margins(tight, 16000, 0.16)
+    # Speech is measured on 20 ms frames every 10 ms: the first frame reaching into the burst
+    # starts at 40 ms, the last one ends at 60 ms after the start of the clip's last 20 ms.
+    assert lead == 2560 - 640
+    assert len(padded) == lead + len(tight) + 2560 - 160
+    assert torch.equal(padded[lead : lead + len(tight)], tight)  # the clip itself is untouched
+    assert padded[:lead].abs().max() == 0  # a clean clip's background is silence
+
+
+def test_pad_margins_leaves_clips_with_margins_and_clips_without_speech_alone() -> None:
+    roomy = torch.cat([torch.zeros(4000), _burst(0.5), torch.zeros(4000)])
+    assert pad_margins(roomy, 16000, 0.16) == (roomy, 0)
+    silence = torch.zeros(16000)
+    assert pad_margins(silence, 16000, 0.16)[1] == 0
+    noise = 0.05 * torch.randn(16000, generator=torch.Generator().manual_seed(1))
+    assert pad_margins(noise, 16000, 0.16) == (noise, 0)  # steady noise has no speech
+    assert pad_margins(torch.zeros(100), 16000, 0.16)[1] == 0  # shorter than one frame
+    assert pad_margins(roomy, 16000, 0.0) == (roomy, 0)
+
+
+def test_pad_margins_repeats_a_noisy_clips_own_background() -> None:
+    generator = torch.Generator().manual_seed(0)
+    noise = 0.01 * torch.randn(16000, generator=generator)  # -40 dBFS background
+    clip = noise.clone()
+    clip[1600:9600] += _burst(0.5)  # speech from 100 ms: the noise before it is not speech
+    padded, lead = pad_margins(clip, 16000, 0.16)
+    assert lead == 2560 - 1440
+    added = padded[:lead]
+    # Noise of the clip's own level, not silence (which it never had around its speech).
+    assert 0.5 < float(added.pow(2).mean().sqrt()) / 0.01 < 1.5

@@ -89,7 +89,7 @@ def test_command_lists_get_the_models_background_vocabulary(trained_model: Train
     clip = trained_model.clips[trained_model.phrases.index("yes")]
     result = model.transcribe(clip, commands=commands, command_threshold=-math.inf)
     assert lexicon.searches == 1  # at -inf the background search always runs
-    log_probs = model.log_probs(load_audio(clip))
+    log_probs, _ = model.clip_log_probs(load_audio(clip))
     expected = model.decode_log_probs(log_probs, model.command_decoder(commands, -math.inf))
     assert (result.command, result.confidence) == (expected.command, expected.confidence)
 
@@ -171,3 +171,23 @@ def test_language_model_is_used_by_default_and_can_be_turned_off(
     assert seen == [lm]  # greedy: no beam search at all
     assert model.transcribe(clip, beam_size=4, use_lm=False).text == trained_model.phrases[-1]
     assert seen == [lm, None]
+
+
+def test_clips_cut_close_to_their_speech_get_margins(trained_model: TrainedModel) -> None:
+    """transcribe() gives a clip the background the corpus always has around its speech; word
+    times stay on the clip's own clock."""
+    model = load_model(trained_model.path)
+    waveform = load_audio(trained_model.clips[trained_model.phrases.index("go forward")])
+    loud = torch.nonzero(waveform.abs() > 0.05).flatten()
+    tight = waveform[int(loud[0]) : int(loud[-1]) + 1]  # no silence left on either side
+    log_probs, lead = model.clip_log_probs(tight)
+    assert lead >= 0.1
+    assert log_probs.shape[0] > model.log_probs(tight).shape[0]
+    result = model.transcribe(tight, sample_rate=SAMPLE_RATE)
+    assert all(0.0 <= w.start <= w.end <= result.duration for w in result.words)
+    command = model.transcribe(tight, sample_rate=SAMPLE_RATE, commands=["go forward", "stop"])
+    assert all(0.0 <= w.start <= w.end <= command.duration for w in command.words)
+    # margin_seconds = 0: the clip as it is.
+    model.margin_seconds = 0.0
+    plain, none_added = model.clip_log_probs(tight)
+    assert none_added == 0.0 and torch.equal(plain, model.log_probs(tight))
