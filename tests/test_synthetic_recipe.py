@@ -144,6 +144,19 @@ def test_manifests_only_lists_a_partly_built_corpus(prepare: ModuleType, tmp_pat
     assert _read_manifest(out / "train.jsonl") == rows
 
 
+def test_split_renders_only_that_split(prepare: ModuleType, tmp_path: Path) -> None:
+    out = tmp_path / "corpus"
+    argv = ["--out", str(out), "--engines", "espeak", "--limit", "40", "--no-progress"]
+    assert prepare.main([*argv, "--jobs", "1", "--split", "dev"]) == 0
+    dev = _read_manifest(out / "dev.jsonl")
+    assert dev and not _read_manifest(out / "train.jsonl")
+    assert not (out / "audio" / "train").exists()
+    assert not (out / ".completed").exists()
+    assert prepare.main([*argv, "--jobs", "1"]) == 0  # a normal run finishes the corpus
+    assert (out / ".completed").exists() and _read_manifest(out / "train.jsonl")
+    assert _read_manifest(out / "dev.jsonl") == dev, "the dev split is the same either way"
+
+
 def test_language_model_is_trained_on_training_texts_only(
     prepare: ModuleType, tmp_path: Path
 ) -> None:

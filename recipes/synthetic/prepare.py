@@ -681,6 +681,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="render nothing: write the manifests of the planned files rendered so far, to "
         "train on a partly built corpus (a later run without it finishes the corpus)",
     )
+    parser.add_argument(
+        "--split",
+        choices=SPLITS,
+        default=None,
+        help="render only this split's planned utterances (dev: the held-out voices, to measure "
+        "a model without building the whole corpus; a later run without it finishes the corpus)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
@@ -740,10 +747,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             marker.unlink(missing_ok=True)
             LOGGER.info("plan: %d utterances (%s profile)", len(plan), profile.name)
+            # --split renders part of the plan; the manifests and the summary still describe
+            # the whole plan (the other split's files rendered so far, if any).
+            to_render = [u for u in plan if args.split in (None, u.split)]
             errors = (
                 []
                 if args.manifests_only
-                else render_missing(plan, out_dir, args.jobs, progress=not args.no_progress)
+                else render_missing(to_render, out_dir, args.jobs, progress=not args.no_progress)
             )
             for error in errors[:20]:
                 LOGGER.warning("failed: %s", error)
@@ -774,7 +784,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 LOGGER.info(
                     "partial corpus: the manifests list %d of %d planned utterances; "
-                    "run again without --manifests-only to finish it",
+                    "run again without --manifests-only or --split to finish it",
                     listed,
                     len(plan),
                 )
