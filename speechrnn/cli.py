@@ -611,6 +611,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from speechrnn.decoding import CommandDecoder
     from speechrnn.training import evaluate, summarize_commands
     from speechrnn.transcribe import (
+        MARGIN_SECONDS,
         background_lexicon,
         command_threshold_from_checkpoint,
         default_beam_size,
@@ -672,7 +673,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.no_lm:
         lm = None
     beam_size = args.beam_size or default_beam_size(lm)
-    dataset = SpeechDataset(utterances, model.feature_config)
+    # Clips get the margins transcribe gives them, so the scores are those users get.
+    dataset = SpeechDataset(utterances, model.feature_config, margin_seconds=MARGIN_SECONDS)
     bar = tqdm(total=len(dataset), desc="evaluating", unit="utt", file=sys.stderr, disable=None)
     try:
         result = evaluate(

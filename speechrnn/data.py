@@ -29,7 +29,7 @@ import soundfile
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from speechrnn.audio import AudioError
+from speechrnn.audio import AudioError, pad_margins
 from speechrnn.augmentation import (
     AudioSegment,
     AugmentConfig,
@@ -994,6 +994,10 @@ class SpeechDataset(Dataset[Example]):
         augmenter: Waveform augmentation on the fly (only without a cache).
         spec_config: SpecAugment settings, or None.
         seed: Base seed.
+        margin_seconds: Background each utterance gets before and after its speech where it has
+            less (:func:`~speechrnn.audio.pad_margins`), before any augmentation, so that an
+            evaluation hears clips as ``Recognizer.transcribe`` does; 0 (training) reads them as
+            they are. Only without a cache.
     """
 
     def __init__(
@@ -1004,8 +1008,10 @@ class SpeechDataset(Dataset[Example]):
         augmenter: WaveformAugmenter | None = None,
         spec_config: SpecAugmentConfig | None = None,
         seed: int = 0,
+        margin_seconds: float = 0.0,
     ) -> None:
         self.utterances = list(utterances)
+        self.margin_seconds = margin_seconds
         self.feature_config = feature_config
         self.cache = cache
         self.augmenter = augmenter
@@ -1036,6 +1042,9 @@ class SpeechDataset(Dataset[Example]):
             waveform = read_audio_segment(utterance.audio, utterance.offset, utterance.duration)
         except (AudioError, OSError, RuntimeError) as problem:
             raise DataError(f"{utterance.audio}: {problem}") from None
+        if self.margin_seconds > 0:
+            rate = self.feature_config.sample_rate
+            waveform, _ = pad_margins(waveform, rate, self.margin_seconds)
         if self.augmenter is not None and generator is not None:
             waveform = self.augmenter(waveform, generator)
         with torch.no_grad():

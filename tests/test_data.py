@@ -20,7 +20,7 @@ from fake_corpora import (
     write_clip,
 )
 
-from speechrnn.audio import load_audio
+from speechrnn.audio import load_audio, pad_margins
 from speechrnn.augmentation import AugmentConfig, SpecAugmentConfig
 from speechrnn.data import (
     BucketBatchSampler,
@@ -308,6 +308,20 @@ def test_feature_cache_rebuild_is_identical_and_resumable(
     other_seed = FeatureCache.build(tmp_path / "cache", utterances, CacheSpec(
         spec.feature_config, spec.augment, 2, False, seed=5))  # fmt: skip
     assert other_seed.directory != cache.directory
+
+
+def test_dataset_margins_hear_clips_as_transcribe_does(tmp_path: Path) -> None:
+    # The tone clips are loud from end to end: a clip cut close to its speech.
+    utterances = utterances_for(tmp_path / "data", 2)
+    config = FeatureConfig(n_mels=20)
+    waveform = load_audio(utterances[0].audio)
+    padded, lead = pad_margins(waveform, config.sample_rate, 0.16)
+    assert lead > 0
+    margins = SpeechDataset(utterances, config, margin_seconds=0.16).raw_features(0)
+    assert torch.allclose(margins, FeatureExtractor(config)(padded))
+    plain = SpeechDataset(utterances, config).raw_features(0)
+    assert torch.allclose(plain, FeatureExtractor(config)(waveform))
+    assert margins.shape[0] > plain.shape[0]
 
 
 def test_dataset_examples_are_functions_of_epoch_and_index(tmp_path: Path) -> None:

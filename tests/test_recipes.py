@@ -26,9 +26,12 @@ from fake_corpora import (
 )
 
 import speechrnn
+import speechrnn.data
+from speechrnn.audio import pad_margins
 from speechrnn.checkpoint import ASSETS, load_acoustic_model, read_checkpoint, save_model
 from speechrnn.cli import main
 from speechrnn.lm import WordLM
+from speechrnn.transcribe import MARGIN_SECONDS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -132,8 +135,17 @@ def test_manifest_recipe_and_own_commands(
     assets = sorted(ASSETS.iterdir())
     monkeypatch.chdir(tmp_path)
     bundled = ASSETS / "default.pt"
+    # Clips get the margins transcribe gives them.
+    margins: list[float] = []
+
+    def spy(waveform: torch.Tensor, rate: int, seconds: float) -> tuple[torch.Tensor, int]:
+        margins.append(seconds)
+        return pad_margins(waveform, rate, seconds)
+
+    monkeypatch.setattr(speechrnn.data, "pad_margins", spy)
     code, out, err = run_cli(["evaluate", str(bundled), str(data / "dev.jsonl"), "--json"], capsys)
     assert code == 0, err
+    assert margins == [MARGIN_SECONDS] * 3
     assert Path(json.loads(out)["recogs"]) == Path("eval/default-dev/recogs.jsonl")
     assert (tmp_path / "eval/default-dev/recogs.jsonl").is_file()
     assert sorted(ASSETS.iterdir()) == assets
