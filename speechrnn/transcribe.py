@@ -346,7 +346,8 @@ class Recognizer:
                 # A command is decided on the whole clip, so keep every segment's frames. (Word
                 # times are exact for a clip of one segment, the command-mode case; a later
                 # segment's are late by the margins added before it.)
-                first_lead = lead if not all_log_probs else first_lead
+                if not all_log_probs:
+                    first_lead = lead
                 all_log_probs.append(log_probs)
             else:
                 start = offset / self.sample_rate
