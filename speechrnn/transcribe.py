@@ -337,17 +337,19 @@ class Recognizer:
         )
         segments: list[Result] = []
         all_log_probs: list[torch.Tensor] = []
-        first_lead = 0.0
+        # Per segment of a command clip: (seconds into the joined frames where it starts,
+        # seconds to add there to be on the recording's clock).
+        pieces: list[tuple[float, float]] = []
+        joined_seconds = 0.0
         total_samples = 0
         for offset, segment in segment_stream(self._blocks(audio, sample_rate), self.sample_rate):
             total_samples = offset + len(segment)
             log_probs, lead = self.clip_log_probs(segment)
             if decoder is not None:
-                # A command is decided on the whole clip, so keep every segment's frames. (Word
-                # times are exact for a clip of one segment, the command-mode case; a later
-                # segment's are late by the margins added before it.)
-                if not all_log_probs:
-                    first_lead = lead
+                # A command is decided on the whole clip, so keep every segment's frames; each
+                # segment brings its own margins, so each has its own shift back to the clock.
+                pieces.append((joined_seconds, offset / self.sample_rate - lead - joined_seconds))
+                joined_seconds += log_probs.shape[0] * self.frame_seconds
                 all_log_probs.append(log_probs)
             else:
                 start = offset / self.sample_rate
@@ -358,11 +360,29 @@ class Recognizer:
                 segments.append(_within(result, start, start + duration))
         duration = total_samples / self.sample_rate
         if decoder is not None:
-            result = self.decode_log_probs(
-                torch.cat(all_log_probs), decoder, time_offset=-first_lead, duration=duration
-            )
-            return _within(result, 0.0, duration)
+            result = self.decode_log_probs(torch.cat(all_log_probs), decoder, duration=duration)
+            return _within(_on_clock(result, pieces), 0.0, duration)
         return _join(segments, duration)
+
+
+def _on_clock(result: Result, pieces: Sequence[tuple[float, float]]) -> Result:
+    """Word times of frames joined from several segments, moved onto the recording's clock.
+
+    Args:
+        result: Decoded from the joined frames, times counted from their first frame.
+        pieces: Per segment, in order: (time in the joined frames where it starts, seconds to
+            add to a time inside it).
+    """
+
+    def move(t: float, end: bool) -> float:
+        # A word that ends where a segment starts ends in the segment before it.
+        inside = (
+            shift for start, shift in reversed(pieces) if t > start or (t == start and not end)
+        )
+        return round(t + next(inside, pieces[0][1]), 3)
+
+    words = tuple(Word(w.word, move(w.start, False), move(w.end, True)) for w in result.words)
+    return replace(result, words=words)
 
 
 def _within(result: Result, start: float, end: float) -> Result:

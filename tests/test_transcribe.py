@@ -191,3 +191,40 @@ def test_clips_cut_close_to_their_speech_get_margins(trained_model: TrainedModel
     model.margin_seconds = 0.0
     plain, none_added = model.clip_log_probs(tight)
     assert none_added == 0.0 and torch.equal(plain, model.log_probs(tight))
+
+
+def test_command_word_times_across_segments_are_on_the_clock(
+    trained_model: TrainedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Command mode joins the frames of every segment, each with its own margins; a word in a
+    later segment still gets its time on the recording's clock."""
+    model = load_model(trained_model.path)
+
+    def tight(phrase: str) -> torch.Tensor:
+        waveform = load_audio(trained_model.clips[trained_model.phrases.index(phrase)])
+        loud = torch.nonzero(waveform.abs() > 0.05).flatten()
+        return waveform[int(loud[0]) : int(loud[-1]) + 1]
+
+    first, second = tight("stop"), tight("go forward")
+    signal = torch.cat([first, second])
+
+    alone = model.transcribe(
+        second, sample_rate=SAMPLE_RATE, commands=["go forward"], command_threshold=-math.inf
+    )
+
+    def two_segments(blocks: object, sample_rate: int) -> list[tuple[int, torch.Tensor]]:
+        # Cut right between the phrases, so each segment needs margins on both sides.
+        return [(0, first), (len(first), second)]
+
+    # By name: the package's ``transcribe`` attribute is not the module.
+    monkeypatch.setattr("speechrnn.transcribe.segment_stream", two_segments)
+    result = model.transcribe(
+        signal, sample_rate=SAMPLE_RATE, commands=["go forward"], command_threshold=-math.inf
+    )
+    assert result.command == "go forward"
+    offset = len(first) / SAMPLE_RATE
+    # The same words as in the second segment decoded alone, moved by its offset.
+    assert [w.word for w in result.words] == [w.word for w in alone.words] == ["go", "forward"]
+    for joined, single in zip(result.words, alone.words, strict=True):
+        assert joined.start == pytest.approx(single.start + offset, abs=0.045)
+        assert joined.end == pytest.approx(single.end + offset, abs=0.045)
