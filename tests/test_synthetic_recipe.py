@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import importlib
 import json
 import shutil
@@ -425,3 +426,23 @@ def test_words_profile_says_each_word_once_and_holds_voices_out(
     for utterance in plan:
         assert prepare.is_held_out(utterance.engine, utterance.voice) == (utterance.split == "dev")
     assert 5 <= sum(u.split == "dev" for u in plan) <= 40
+
+
+def test_numbers_profile_says_every_number_word_alike(prepare: ModuleType) -> None:
+    tts_texts = importlib.import_module("tts_texts")
+    engines = importlib.import_module("tts_engines")
+    prompts = tts_texts.number_word_prompts()
+    texts = [p.text for p in prompts]
+    assert len(texts) == len(set(texts)) == 201
+    for word in ("zero", "six", "sixteen", "sixty", "one hundred", "sixth", "twenty first"):
+        assert word in texts
+    assert {p.text for p in prompts} == {p.spoken for p in prompts}  # engines say the transcript
+    voices = {name: engines.ENGINES[name].voices for name in ("espeak", "flite", "festival")}
+    plan = prepare.build_plan(prepare.PROFILES["numbers"], voices)
+    counts = collections.Counter(u.text for u in plan)
+    # Each word is said equally often, unlike the full profile, which says "six" alone 900 times.
+    assert set(counts) == set(texts)
+    assert set(counts.values()) == {prepare.PROFILES["numbers"].number_word_repeats}
+    for utterance in plan:
+        assert prepare.is_held_out(utterance.engine, utterance.voice) == (utterance.split == "dev")
+    assert 0.02 * len(plan) <= sum(u.split == "dev" for u in plan) <= 0.08 * len(plan)

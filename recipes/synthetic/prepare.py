@@ -129,6 +129,8 @@ class Profile:
     # other plan's dev sentences, and its train sentences are never among them), so that a model
     # trained on both corpora is still measured on sentences it never heard. "": its own split.
     sentences_from: str = ""
+    # Renders of each number word said alone (cardinals to 100, ordinals to the hundredth).
+    number_word_repeats: int = 0
 
 
 _ENGINE_WEIGHTS = (
@@ -205,6 +207,26 @@ PROFILES: dict[str, Profile] = {
         phrase_variety=0,
         sentences=0,
         vocabulary_repeats=1,
+        dev_fraction=0.05,
+        engine_weights=_ENGINE_WEIGHTS,
+    ),
+    # Number words alone, each said equally often, to train on beside the full corpus: there
+    # "six" is said alone about 900 times and "sixteen" twice, so isolated "sixteen", "sixty"
+    # and "sixth" are all heard as "six". The held-out voices say each word too, so the dev
+    # split measures exactly these confusions.
+    "numbers": Profile(
+        name="numbers",
+        command_repeats=0,
+        digit_repeats=0,
+        number_extra=0,
+        number_repeats=0,
+        letter_repeats=0,
+        nato_repeats=0,
+        nato_sequences=0,
+        phrases=0,
+        phrase_variety=0,
+        sentences=0,
+        number_word_repeats=30,
         dev_fraction=0.05,
         engine_weights=_ENGINE_WEIGHTS,
     ),
@@ -291,6 +313,7 @@ def _prompt_instances(
             tts_texts.vocabulary_prompts() if profile.vocabulary_repeats else (),
             profile.vocabulary_repeats,
         ),
+        (tts_texts.number_word_prompts(), profile.number_word_repeats),
     )
     for prompts, repeats in repeated:
         for prompt in prompts:

@@ -135,6 +135,22 @@ def number_prompts(rng: random.Random, count: int) -> list[Prompt]:
     return [_prompt("number", text) for text in spoken]
 
 
+def number_word_prompts() -> list[Prompt]:
+    """Every number word said alone: the cardinals zero..one hundred and ordinals first..hundredth.
+
+    The full profile says each digit 900 times alone and "sixteen" or "sixth" a few times, so a
+    model trained on it hears any isolated word that starts like a digit as that digit, and a
+    command list of digits accepts "sixteen" as "six". A pool that says each of them equally
+    often teaches the endings ("-teen", "-ty", "-th") that tell them apart.
+
+    Returns:
+        201 prompts (category "number"): 101 cardinals, then 100 ordinals.
+    """
+    cardinals = [number_to_words(n) for n in range(101)]
+    ordinals = [normalize_text(f"{n}th") for n in range(1, 101)]
+    return [_prompt("number", text) for text in cardinals + ordinals]
+
+
 # Command phrases: template -> {slot: "choice|choice|..."}. Slots hold words, never digits, so the
 # engines say exactly the transcript.
 _SMALL = "|".join(number_to_words(n) for n in (*range(1, 11), 12, 15, 20))
