@@ -4,13 +4,16 @@ Every single-word clip of a dev manifest (categories "command" and "digit" of
 recipes/synthetic) is decoded against the list of all those words, with the model's background
 vocabulary (``Recognizer.command_decoder``). In-list trials: the clip's own word is in the list
 (correct = right word and score >= threshold). Out-of-list trials: the same clip decoded against
-the list without its word, every sentence and phrase clip, generated silence and noise, and every
-clip of the --non-speech manifests, e.g. the dev split of recipes/synthetic/noise_clips.py (false
-accept = any word's score >= threshold).
+the list without its word, every other clip (sentences, phrases, numbers, letters), generated
+silence and noise, and every clip of the --non-speech manifests, e.g. the dev split of
+recipes/synthetic/noise_clips.py (false accept = any word's score >= threshold). Clips of the
+--trials manifests join them: one whose text is a list word is an in-list trial, any other an
+out-of-list one. The numbers profile's dev split makes the hardest of these: "sixteen", "sixty"
+and "sixth" against a list with "six".
 
     .venv/bin/python benchmarks/command_threshold.py DATA_ROOT/dev.jsonl [--model PATH]
-        [--non-speech NOISE_ROOT/dev.jsonl] [--max-false-accept 0.05] [--plot threshold.png]
-        [--json]
+        [--non-speech NOISE_ROOT/dev.jsonl] [--trials NUMBERS_ROOT/dev.jsonl]
+        [--max-false-accept 0.05] [--plot threshold.png] [--json]
 
 The threshold printed last is the one with the best in-list accuracy among those whose
 false-accept rate is at most --max-false-accept; give it to recipes/synthetic/export.py.
@@ -58,9 +61,18 @@ def _utterances(manifest: Path, require_text: bool = True) -> list[Utterance]:
 
 
 def collect(
-    model: speechrnn.Recognizer, manifest: Path, non_speech: Sequence[Path] = ()
+    model: speechrnn.Recognizer,
+    manifest: Path,
+    non_speech: Sequence[Path] = (),
+    trials: Sequence[Path] = (),
 ) -> tuple[list, list]:
-    """Per-phrase scores of every trial: (in_list, out_of_list) lists of (truth, scores)."""
+    """Per-phrase scores of every trial.
+
+    Returns:
+        (in_list, out_of_list): in_list holds (word said, scores) pairs, out_of_list (source,
+        scores) pairs, where source names the kind of trial ("word removed", "other speech",
+        "generated", or a manifest's parent folder and name).
+    """
     utterances = _utterances(manifest)
     words = sorted({u.text for u in utterances if u.extra.get("category") in WORD_CATEGORIES})
     if not words:
@@ -73,26 +85,48 @@ def collect(
     without: dict[str, CommandDecoder] = {}
     in_list: list[tuple[str, dict[str, float]]] = []
     out_of_list: list[tuple[str, dict[str, float]]] = []
-    for utterance in tqdm(utterances, desc="scoring", unit="clip", file=sys.stderr, disable=None):
+    speech = [(utterance, "other speech") for utterance in utterances]
+    for extra in trials:
+        speech += [(utterance, _source(extra)) for utterance in _utterances(extra)]
+    for utterance, source in tqdm(
+        speech, desc="scoring", unit="clip", file=sys.stderr, disable=None
+    ):
         log_probs, _ = model.clip_log_probs(load_audio(utterance.audio))
         scores = decoder.decode(log_probs).scores
-        if utterance.extra.get("category") in WORD_CATEGORIES:
+        # By text, not category: the full profile's numbers include the digits ("six" as a
+        # number), and those are in-list trials too.
+        if utterance.text in words:
             word = utterance.text
             if word not in without:
                 others = [w for w in words if w != word]
                 without[word] = model.command_decoder(others, threshold=-math.inf)
             in_list.append((word, scores))
-            out_of_list.append(("", without[word].decode(log_probs).scores))
+            out_of_list.append(("word removed", without[word].decode(log_probs).scores))
         else:
-            out_of_list.append(("", scores))
+            out_of_list.append((source, scores))
     for _, waveform in _generated_non_speech():
-        out_of_list.append(("", decoder.decode(model.clip_log_probs(waveform)[0]).scores))
+        out_of_list.append(("generated", decoder.decode(model.clip_log_probs(waveform)[0]).scores))
     for other in non_speech:
         clips = _utterances(other, require_text=False)
         for clip in tqdm(clips, desc=other.name, unit="clip", file=sys.stderr, disable=None):
             log_probs, _ = model.clip_log_probs(load_audio(clip.audio))
-            out_of_list.append(("", decoder.decode(log_probs).scores))
+            out_of_list.append((_source(other), decoder.decode(log_probs).scores))
     return in_list, out_of_list
+
+
+def _source(manifest: Path) -> str:
+    """A manifest's name in reports: its folder and file ("synthetic_numbers/dev.jsonl")."""
+    return f"{manifest.parent.name}/{manifest.name}"
+
+
+def false_accepts_by_source(out_of_list: list, threshold: float) -> dict[str, float]:
+    """The false-accept rate of each kind of out-of-list trial at one threshold."""
+    totals: dict[str, list[int]] = {}
+    for source, scores in out_of_list:
+        counts = totals.setdefault(source, [0, 0])
+        counts[0] += max(scores.values(), default=-math.inf) >= threshold
+        counts[1] += 1
+    return {source: accepted / count for source, (accepted, count) in totals.items()}
 
 
 def sweep(in_list: list, out_of_list: list, thresholds: list[float]) -> list[dict[str, float]]:
@@ -126,13 +160,21 @@ def main() -> int:
         default=[],
         help="manifest of clips that must be rejected (repeatable), e.g. noise_clips.py's dev",
     )
+    parser.add_argument(
+        "--trials",
+        type=Path,
+        action="append",
+        default=[],
+        help="manifest of more speech clips (repeatable): list words are in-list trials, other "
+        "texts out-of-list ones, e.g. the numbers profile's dev split",
+    )
     parser.add_argument("--max-false-accept", type=float, default=0.05)
     parser.add_argument("--plot", type=Path, help="write accuracy / false accepts vs threshold")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = speechrnn.load_model(args.model)
-    in_list, out_of_list = collect(model, args.manifest, args.non_speech)
+    in_list, out_of_list = collect(model, args.manifest, args.non_speech, args.trials)
     thresholds = [-6.0 + 0.05 * i for i in range(121)]
     rows = sweep(in_list, out_of_list, thresholds)
     allowed = [r for r in rows if r["false_accept"] <= args.max_false_accept] or rows[-1:]
@@ -143,6 +185,10 @@ def main() -> int:
         "out_of_list_trials": len(out_of_list),
         "model_threshold": current,
         "chosen": chosen,
+        "false_accept_by_source": {
+            label: false_accepts_by_source(out_of_list, row["threshold"])
+            for label, row in (("model_threshold", current), ("chosen", chosen))
+        },
     }
     if args.plot:
         import matplotlib
@@ -169,6 +215,10 @@ def main() -> int:
         print(
             f"| {row['threshold']} ({label}) | {row['accuracy']:.1%} | {row['false_accept']:.1%} |"
         )
+    print("\nfalse accepts by kind of out-of-list trial, at the model's / the chosen threshold:")
+    model_rates, chosen_rates = summary["false_accept_by_source"].values()
+    for source, rate in model_rates.items():
+        print(f"- {source}: {rate:.1%} / {chosen_rates[source]:.1%}")
     return 0
 
 
