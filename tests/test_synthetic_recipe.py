@@ -446,3 +446,44 @@ def test_numbers_profile_says_every_number_word_alike(prepare: ModuleType) -> No
     for utterance in plan:
         assert prepare.is_held_out(utterance.engine, utterance.voice) == (utterance.split == "dev")
     assert 0.02 * len(plan) <= sum(u.split == "dev" for u in plan) <= 0.08 * len(plan)
+
+
+def test_average_interpolates_two_checkpoints(
+    prepare: ModuleType,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    average = importlib.import_module("average")
+    from speechrnn.checkpoint import load_acoustic_model, save_model
+    from speechrnn.model import AcousticModel, ModelConfig
+
+    config = ModelConfig(hidden_size=16, num_layers=1, conv_channels=8, dropout=0.0)
+    torch.manual_seed(0)
+    base, tuned = AcousticModel(config), AcousticModel(config)
+    save_model(base, tmp_path / "base.pt", half_precision=True)  # a bundle is float16
+    save_model(tuned, tmp_path / "tuned.pt", extra={"training": {"step": 7}})
+    argv = [str(tmp_path / "base.pt"), str(tmp_path / "tuned.pt"), "--out"]
+    assert average.main([*argv, str(tmp_path / "soup.pt"), "--weight", "0.25"]) == 0
+    soup = load_acoustic_model(tmp_path / "soup.pt")
+    base_half = load_acoustic_model(tmp_path / "base.pt")
+    name, parameter = next(iter(soup.named_parameters()))
+    expected = (
+        0.75 * dict(base_half.named_parameters())[name]
+        + 0.25 * dict(tuned.named_parameters())[name]
+    )
+    assert torch.allclose(parameter, expected, atol=1e-6)
+    assert not torch.allclose(parameter, dict(tuned.named_parameters())[name])
+    # Weight 1 gives the fine-tune back.
+    assert average.main([*argv, str(tmp_path / "same.pt"), "--weight", "1"]) == 0
+    same = load_acoustic_model(tmp_path / "same.pt")
+    for (_, a), (_, b) in zip(same.named_parameters(), tuned.named_parameters(), strict=True):
+        assert torch.equal(a, b)
+    # Another architecture: a one-line error and exit code 2, nothing written.
+    save_model(AcousticModel(ModelConfig(hidden_size=8, num_layers=1, conv_channels=8)),
+               tmp_path / "other.pt")  # fmt: skip
+    capsys.readouterr()
+    bad = [str(tmp_path / "base.pt"), str(tmp_path / "other.pt"), "--out", str(tmp_path / "x.pt")]
+    assert average.main(bad) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "x.pt").exists()
+    with pytest.raises(SystemExit):
+        average.main([*argv, str(tmp_path / "x.pt"), "--weight", "1.5"])
