@@ -95,34 +95,43 @@ def is_held_out(engine: str, voice: str) -> bool:
     return voice in HELD_OUT.get(engine, frozenset())
 
 
+_ENGINE_WEIGHTS = (
+    ("espeak", 0.30),
+    ("flite", 0.20),
+    ("festival", 0.15),
+    ("piper", 0.20),
+    ("hibari", 0.15),
+)
+
+
 @dataclass(frozen=True)
 class Profile:
-    """How much of each kind of text to render."""
+    """How much of each kind of text to render (each kind: none unless a profile asks)."""
 
     name: str
     # Renders of each of the 35 Speech Commands words.
-    command_repeats: int
+    command_repeats: int = 0
     # Renders of each digit zero..nine.
-    digit_repeats: int
+    digit_repeats: int = 0
     # Random numbers (large, ordinal, codes, decimals) added to the cardinals 0..100.
-    number_extra: int
+    number_extra: int = 0
     # Renders of each number prompt.
-    number_repeats: int
+    number_repeats: int = 0
     # Renders of each single letter and of each NATO code word.
-    letter_repeats: int
-    nato_repeats: int
+    letter_repeats: int = 0
+    nato_repeats: int = 0
     # Random runs of two to four NATO words, rendered once each.
-    nato_sequences: int
+    nato_sequences: int = 0
     # Command-phrase renders, cycling through the template pool.
-    phrases: int
+    phrases: int = 0
     # Most distinct phrases drawn from one template.
-    phrase_variety: int
+    phrase_variety: int = 0
     # Sentence renders, cycling through the WordNet pool (~40k sentences).
-    sentences: int
+    sentences: int = 0
     # Share of utterances spoken by held-out voices.
-    dev_fraction: float
+    dev_fraction: float = 0.05
     # Relative share of each engine (among the engines that work here).
-    engine_weights: tuple[tuple[str, float], ...]
+    engine_weights: tuple[tuple[str, float], ...] = _ENGINE_WEIGHTS
     # Renders of each word of the isolated-word vocabulary (about 26,000 words).
     vocabulary_repeats: int = 0
     # Another profile whose dev/train sentence split this one keeps (its dev sentences are the
@@ -133,13 +142,6 @@ class Profile:
     number_word_repeats: int = 0
 
 
-_ENGINE_WEIGHTS = (
-    ("espeak", 0.30),
-    ("flite", 0.20),
-    ("festival", 0.15),
-    ("piper", 0.20),
-    ("hibari", 0.15),
-)
 PROFILES: dict[str, Profile] = {
     "small": Profile(
         name="small",
@@ -194,42 +196,12 @@ PROFILES: dict[str, Profile] = {
     # one: a user's command list is mostly words outside the 35 commands, and the full corpus
     # says those only inside sentences. Each word is said by one voice: held-out voices say
     # about 5% of the words, which are then never heard in train.
-    "words": Profile(
-        name="words",
-        command_repeats=0,
-        digit_repeats=0,
-        number_extra=0,
-        number_repeats=0,
-        letter_repeats=0,
-        nato_repeats=0,
-        nato_sequences=0,
-        phrases=0,
-        phrase_variety=0,
-        sentences=0,
-        vocabulary_repeats=1,
-        dev_fraction=0.05,
-        engine_weights=_ENGINE_WEIGHTS,
-    ),
+    "words": Profile(name="words", vocabulary_repeats=1),
     # Number words alone, each said equally often, to train on beside the full corpus: there
     # "six" is said alone about 900 times and "sixteen" twice, so isolated "sixteen", "sixty"
     # and "sixth" are all heard as "six". The held-out voices say each word too, so the dev
     # split measures exactly these confusions.
-    "numbers": Profile(
-        name="numbers",
-        command_repeats=0,
-        digit_repeats=0,
-        number_extra=0,
-        number_repeats=0,
-        letter_repeats=0,
-        nato_repeats=0,
-        nato_sequences=0,
-        phrases=0,
-        phrase_variety=0,
-        sentences=0,
-        number_word_repeats=30,
-        dev_fraction=0.05,
-        engine_weights=_ENGINE_WEIGHTS,
-    ),
+    "numbers": Profile(name="numbers", number_word_repeats=30),
 }
 
 
