@@ -124,9 +124,14 @@ def false_accepts_by_source(out_of_list: list, threshold: float) -> dict[str, fl
     totals: dict[str, list[int]] = {}
     for source, scores in out_of_list:
         counts = totals.setdefault(source, [0, 0])
-        counts[0] += max(scores.values(), default=-math.inf) >= threshold
+        counts[0] += _best_score(scores) >= threshold
         counts[1] += 1
     return {source: accepted / count for source, (accepted, count) in totals.items()}
+
+
+def _best_score(scores: dict[str, float]) -> float:
+    """The score that decides an out-of-list trial: its best phrase's (-inf for no phrase)."""
+    return max(scores.values(), default=-math.inf)
 
 
 def sweep(in_list: list, out_of_list: list, thresholds: list[float]) -> list[dict[str, float]]:
@@ -135,7 +140,7 @@ def sweep(in_list: list, out_of_list: list, thresholds: list[float]) -> list[dic
     best_in = [
         (truth, max(scores, key=scores.get), max(scores.values())) for truth, scores in in_list
     ]
-    best_out = [max(scores.values(), default=-math.inf) for _, scores in out_of_list]
+    best_out = [_best_score(scores) for _, scores in out_of_list]
     for threshold in thresholds:
         correct = sum(word == truth and score >= threshold for truth, word, score in best_in)
         accepted = sum(score >= threshold for score in best_out)
@@ -216,9 +221,9 @@ def main() -> int:
             f"| {row['threshold']} ({label}) | {row['accuracy']:.1%} | {row['false_accept']:.1%} |"
         )
     print("\nfalse accepts by kind of out-of-list trial, at the model's / the chosen threshold:")
-    model_rates, chosen_rates = summary["false_accept_by_source"].values()
-    for source, rate in model_rates.items():
-        print(f"- {source}: {rate:.1%} / {chosen_rates[source]:.1%}")
+    rates = summary["false_accept_by_source"]
+    for source, rate in rates["model_threshold"].items():
+        print(f"- {source}: {rate:.1%} / {rates['chosen'][source]:.1%}")
     return 0
 
 
