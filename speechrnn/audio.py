@@ -323,8 +323,9 @@ def pad_margins(
     end = min(len(waveform), (int(pairs[-1]) + 1) * hop + frame)
     margin = round(seconds * sample_rate)
     # Two hops short is within the rule's resolution: the corpus's own clips measure so.
-    lead = margin - start if margin - start > 2 * hop else 0
-    tail = margin - (len(waveform) - end) if margin - (len(waveform) - end) > 2 * hop else 0
+    short_lead, short_tail = margin - start, margin - (len(waveform) - end)
+    lead = short_lead if short_lead > 2 * hop else 0
+    tail = short_tail if short_tail > 2 * hop else 0
     if lead == 0 and tail == 0:
         return waveform, 0
     # The background: the four quietest frames, in time order, repeated as needed.
