@@ -998,6 +998,9 @@ class SpeechDataset(Dataset[Example]):
             less (:func:`~speechrnn.audio.pad_margins`), before any augmentation, so that an
             evaluation hears clips as ``Recognizer.transcribe`` does; 0 (training) reads them as
             they are. Only without a cache.
+
+    Raises:
+        ValueError: A cache together with an augmenter or margins.
     """
 
     def __init__(
@@ -1010,6 +1013,13 @@ class SpeechDataset(Dataset[Example]):
         seed: int = 0,
         margin_seconds: float = 0.0,
     ) -> None:
+        # A cache holds finished features: what it was built with is what the model sees, so
+        # margins or a waveform augmenter given beside it would be silently ignored.
+        if cache is not None and (augmenter is not None or margin_seconds > 0):
+            raise ValueError(
+                "a feature cache holds finished features: give margins and waveform "
+                "augmentation when building it, not beside it"
+            )
         self.utterances = list(utterances)
         self.margin_seconds = margin_seconds
         self.feature_config = feature_config

@@ -21,7 +21,7 @@ from fake_corpora import (
 )
 
 from speechrnn.audio import load_audio, pad_margins
-from speechrnn.augmentation import AugmentConfig, SpecAugmentConfig
+from speechrnn.augmentation import AugmentConfig, SpecAugmentConfig, WaveformAugmenter
 from speechrnn.data import (
     BucketBatchSampler,
     CacheSpec,
@@ -345,6 +345,18 @@ def test_dataset_examples_are_functions_of_epoch_and_index(tmp_path: Path) -> No
     assert torch.equal(warping[(0, 2)].features, warping[(0, 2)].features)
     assert not torch.equal(warping[(0, 2)].features, plain[(0, 2)].features)
     assert warping[(0, 2)].features.shape == plain[(0, 2)].features.shape
+
+
+def test_dataset_refuses_margins_or_augmenter_beside_a_cache(tmp_path: Path) -> None:
+    utterances = utterances_for(tmp_path / "data", 2)
+    config = FeatureConfig(n_mels=20)
+    cache = FeatureCache.build(tmp_path / "cache", utterances, CacheSpec(config, None, 1, True, 0))
+    with pytest.raises(ValueError, match="finished features"):
+        SpeechDataset(utterances, config, cache, margin_seconds=0.16)
+    augmenter = WaveformAugmenter(AugmentConfig(noise_prob=1.0))
+    with pytest.raises(ValueError, match="finished features"):
+        SpeechDataset(utterances, config, cache, augmenter)
+    assert len(SpeechDataset(utterances, config, cache)) == 2
 
 
 def test_collate_pads_and_concatenates() -> None:
