@@ -640,9 +640,9 @@ class CommandDecoder:
         commands: The phrases, in any spelling :func:`tokenizer.normalize_text` understands.
         threshold: Acceptance threshold on the statistic (<= 0; higher is stricter).
         lexicon: The background vocabulary, e.g. :attr:`Recognizer.lexicon
-            <speechrnn.transcribe.Recognizer.lexicon>` (the words of the model's language model);
-            None uses the words of the commands alone, so L then only compares phrases with
-            each other and with silence.
+            <speechrnn.transcribe.Recognizer.lexicon>` (the words of the model's language model
+            and the number words); None uses the words of the commands alone, so L then only
+            compares phrases with each other and with silence.
 
     Attributes:
         commands: The phrases as given.

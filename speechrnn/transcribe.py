@@ -35,6 +35,7 @@ from speechrnn.decoding import (
 from speechrnn.lexicon import Lexicon
 from speechrnn.lm import SENTENCE_END, SENTENCE_START, LMWeights, WordLM
 from speechrnn.model import AcousticModel
+from speechrnn.tokenizer import normalize_text
 
 MAX_SEGMENT_SECONDS = 30.0  # longest stretch given to the bidirectional model at once
 MIN_SEGMENT_SECONDS = 20.0  # cuts are made at the quietest point between these two
@@ -157,7 +158,8 @@ class Recognizer:
 
     @functools.cached_property
     def lexicon(self) -> Lexicon | None:
-        """Command mode's background vocabulary: the language model's words (None without one).
+        """Command mode's background vocabulary: the language model's words and the number
+        words (None without one).
 
         Built on first use (about 0.2 s for the bundled model's 28,000 words), then kept.
         """
@@ -430,12 +432,34 @@ def language_model_from_checkpoint(
         raise CheckpointError(f"{path}: bad language model ({problem})") from None
 
 
+def _ordinal_suffix(number: int) -> str:
+    if number % 100 in (11, 12, 13):
+        return "th"
+    return {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+
+
+# The number words zero..one hundred and first..hundredth. Command lists are full of numbers, and
+# a number word the background lacks cannot explain itself: "sixtieth" said to a list with "six"
+# is then compared only with words that fit it worse (the bundled LM lacks seven such ordinals).
+NUMBER_WORDS: tuple[str, ...] = tuple(
+    sorted(
+        set(
+            normalize_text(
+                " ".join(f"{n} {n}{_ordinal_suffix(n)}" if n else "0" for n in range(101))
+            ).split()
+        )
+    )
+)
+
+
 def background_lexicon(language_model: WordLM | None) -> Lexicon | None:
-    """Command mode's background vocabulary from a language model: its words (None for None)."""
+    """Command mode's background vocabulary from a language model: its words and
+    :data:`NUMBER_WORDS` (None for None)."""
     if language_model is None:
         return None
     markers = (SENTENCE_START, SENTENCE_END)
-    return Lexicon(word for word in language_model.words if word not in markers)
+    words = [word for word in language_model.words if word not in markers]
+    return Lexicon([*words, *NUMBER_WORDS])
 
 
 def command_threshold_from_checkpoint(payload: dict[str, Any]) -> float:
@@ -479,6 +503,7 @@ def load_model(name_or_path: str | Path | None = None) -> Recognizer:
 
 
 __all__ = [
+    "NUMBER_WORDS",
     "AudioError",
     "Recognizer",
     "Result",

@@ -9,10 +9,17 @@ import pytest
 import torch
 from conftest import TrainedModel
 
-from speechrnn import load_model
+from speechrnn import load_model, tokenizer
 from speechrnn.audio import SAMPLE_RATE, load_audio, save_audio
 from speechrnn.lexicon import Lexicon
-from speechrnn.transcribe import MAX_SEGMENT_SECONDS, MIN_SEGMENT_SECONDS, segment_stream
+from speechrnn.lm import WordLM
+from speechrnn.transcribe import (
+    MAX_SEGMENT_SECONDS,
+    MIN_SEGMENT_SECONDS,
+    NUMBER_WORDS,
+    background_lexicon,
+    segment_stream,
+)
 
 
 def test_segment_stream_cuts_at_quiet_points() -> None:
@@ -149,7 +156,7 @@ def test_language_model_is_used_by_default_and_can_be_turned_off(
     trained_model: TrainedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from speechrnn import decoding, transcribe
-    from speechrnn.lm import LMWeights, WordLM
+    from speechrnn.lm import LMWeights
 
     plain = load_model(trained_model.path)
     assert plain.language_model is None and plain.default_beam_size == 1
@@ -228,3 +235,23 @@ def test_command_word_times_across_segments_are_on_the_clock(
     for joined, single in zip(result.words, alone.words, strict=True):
         assert joined.start == pytest.approx(single.start + offset, abs=0.045)
         assert joined.end == pytest.approx(single.end + offset, abs=0.045)
+
+
+def test_background_vocabulary_has_every_number_word() -> None:
+    """Command lists are full of numbers: "sixtieth" said to a list with "six" must be able to
+    explain itself even when the language model never saw the word."""
+    lm = WordLM.train(["go forward ten meters", "turn on the light"])
+    lexicon = background_lexicon(lm)
+    assert lexicon is not None
+    assert {"zero", "sixteen", "sixtieth", "hundredth", "twenty", "first"} <= set(NUMBER_WORDS)
+    assert len(NUMBER_WORDS) == 57  # 0..19, the tens, hundred; and each one's ordinal but zero's
+    lm_words = {"go", "forward", "ten", "meters", "turn", "on", "the", "light"}
+    assert lexicon.num_words == len(lm_words | set(NUMBER_WORDS))
+    # A clip the model spells "sixtieth" plainly: the background explains it exactly.
+    tokens = tokenizer.encode("sixtieth")
+    matrix = np.full((2 * len(tokens) + 1, tokenizer.VOCAB_SIZE), -12.0, dtype=np.float32)
+    matrix[0::2, tokenizer.BLANK] = 0.0
+    matrix[np.arange(1, 2 * len(tokens), 2), tokens] = 0.0
+    assert lexicon.best_log_prob(matrix) == pytest.approx(0.0, abs=1e-4)
+    assert Lexicon(lm_words).best_log_prob(matrix) < -10.0
+    assert background_lexicon(None) is None
