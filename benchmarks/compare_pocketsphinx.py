@@ -632,8 +632,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"**All real single words** (pooled over {', '.join(words)})",
         "",
-        "| command mode | in-list words | accuracy | out-of-list words | FA | RTF, every list |",
-        "|---|---|---|---|---|---|",
+        "| command mode | in-list words | accuracy | accuracy, 95% interval | out-of-list words "
+        "| FA | RTF, every list |",
+        "|---|---|---|---|---|---|---|",
     ]
     for system, row in report["commands"].items():
         pooled = [row[name] for name in words]
@@ -644,15 +645,18 @@ def markdown(report: dict[str, Any]) -> str:
         cells = row.values()
         audio = sum(cell["audio_seconds"] for cell in cells)
         seconds = sum(cell["seconds"] for cell in cells)
+        low, high = wilson_interval(round(right), inside)
         lines.append(
             f"| {system} | {inside} | {_pct(right / inside if inside else math.nan)} "
+            f"| {_pct(low)} - {_pct(high)} "
             f"| {outside} | {_pct(accepted / outside if outside else math.nan)} "
             f"| {_ratio(seconds / audio if audio else math.nan)} |"
         )
     lines.append("")
     lines.append(
         "FA = false accepts (share of clips that should be rejected but got a command). Oracle "
-        "thresholds are tuned on these very clips, per list."
+        "thresholds are tuned on these very clips, per list. The interval is Wilson's score "
+        "interval: with this few words, accuracies inside it are not told apart."
     )
     if report["sets"]["notes"]:
         lines += ["", "Notes: " + "; ".join(report["sets"]["notes"])]
@@ -696,6 +700,21 @@ def _open_table(report: dict[str, Any]) -> list[str]:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson's score interval of a proportion (95% for z = 1.96); (nan, nan) for no trials.
+
+    Unlike the normal approximation it stays inside [0, 1] and is usable at 0 or ``total``
+    successes and for a few dozen trials, the size of the real word sets here.
+    """
+    if total <= 0:
+        return math.nan, math.nan
+    share = successes / total
+    scale = 1.0 + z * z / total
+    centre = (share + z * z / (2 * total)) / scale
+    half = z * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total)) / scale
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _count(cell: dict[str, Any], rate: str, total: str) -> float:

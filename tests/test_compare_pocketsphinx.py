@@ -8,6 +8,7 @@ it is not installed.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -362,3 +363,15 @@ def test_pocketsphinx_rejects_silence_and_aligns_speech(
     sphinx.check_words(["xray"])
     assert sphinx.decoder.lookup_word("xray") == sphinx.decoder.lookup_word("x-ray")
     assert sphinx.model_bytes > sphinx.model_bytes_without_lm > 0
+
+
+def test_wilson_interval_matches_the_closed_forms() -> None:
+    # No successes: the upper end is z^2 / (n + z^2); half: symmetric around one half.
+    low, high = compare.wilson_interval(0, 10)
+    assert low == 0.0 and high == pytest.approx(1.96**2 / (10 + 1.96**2))
+    low, high = compare.wilson_interval(5, 10)
+    assert low == pytest.approx(1 - high) and low == pytest.approx(0.2366, abs=1e-4)
+    # 51 of 59, the pooled real words of the bundled model: the interval excludes 95%.
+    low, high = compare.wilson_interval(51, 59)
+    assert (round(low, 4), round(high, 4)) == (0.7546, 0.9297)  # the roots of its quadratic
+    assert all(math.isnan(v) for v in compare.wilson_interval(0, 0))
