@@ -27,6 +27,7 @@ NOISE_KINDS = ("white", "pink", "brown", "babble", "file")
 TELEPHONE_RATE = 8000  # narrow-band telephony
 TELEPHONE_BAND = (300.0, 3400.0)  # Hz, the classic PSTN pass band
 _MAX_RIR_SECONDS = 1.0
+WARP_KNOTS = 4  # inner points of SpecAugmentConfig.warp_jitter's per-utterance warp shape
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,11 @@ class SpecAugmentConfig:
     # unlike speed perturbation it leaves pitch and tempo alone. Log-mel features only.
     warp_prob: float = 0.0
     warp_max: float = 0.1
+    # A warped spectrum also gets its own shape: at WARP_KNOTS frequencies, evenly spaced in mel,
+    # the stretch is scaled by its own factor in [1 - warp_jitter, 1 + warp_jitter] (linear in
+    # between, 1 at the band edges), so formants move by different ratios, as between two real
+    # speakers, not only all together, as a vocal tract's length moves them. 0: VTLP alone.
+    warp_jitter: float = 0.0
 
     def __post_init__(self) -> None:
         if min(self.freq_masks, self.freq_mask_width, self.time_masks, self.time_mask_width) < 0:
@@ -120,6 +126,8 @@ class SpecAugmentConfig:
             raise ValueError("spec_augment.warp_prob must be in [0, 1]")
         if not 0.0 <= self.warp_max < 0.5:
             raise ValueError("spec_augment.warp_max must be in [0, 0.5)")
+        if not 0.0 <= self.warp_jitter < 0.3:
+            raise ValueError("spec_augment.warp_jitter must be in [0, 0.3)")
 
     @property
     def enabled(self) -> bool:
@@ -534,16 +542,21 @@ def _mel_bins(feature_config: FeatureConfig) -> tuple[float, float, torch.Tensor
     return float(edges[0]), float(edges[1] - edges[0]), _mel_to_hz(edges[1:-1])
 
 
-def warp_source_bins(feature_config: FeatureConfig, factor: float) -> torch.Tensor:
+def warp_source_bins(
+    feature_config: FeatureConfig, factor: float, jitter: Sequence[float] = ()
+) -> torch.Tensor:
     """Where each warped mel bin takes its value from, for a spectrum stretched by ``factor``.
 
     The warp is VTLP's piecewise-linear one: frequencies scale by ``factor`` up to a knee, and
     above it a straight line maps the top of the band onto itself, so no bin reads past the band
-    (or is left empty) at either end.
+    (or is left empty) at either end. With ``jitter``, the source frequency at each of
+    ``len(jitter)`` points evenly spaced in mel inside the band is further scaled by ``1 + j``
+    (linearly in between, unscaled at the band edges), and kept non-decreasing.
 
     Args:
         feature_config: The log-mel settings (bin centres come from f_min, f_max and n_mels).
         factor: Stretch; above 1 moves formants up (a shorter vocal tract).
+        jitter: Relative changes of the stretch at inner points (empty: VTLP alone).
 
     Returns:
         (n_mels,) fractional source-bin positions in [0, n_mels - 1].
@@ -559,6 +572,17 @@ def warp_source_bins(feature_config: FeatureConfig, factor: float) -> torch.Tens
         centres / factor,
         knee / factor + (centres - knee) * (top - knee / factor) / (top - knee),
     )
+    if len(jitter) > 0:
+        # The jitter is piecewise linear in mel, 0 at both band edges; a running maximum keeps
+        # the mapping monotonic, so the spectrum is reshaped, never folded.
+        mels = (_hz_to_mel(centres) - low_mel) / mel_step
+        knots = torch.linspace(0.0, float(feature_config.n_mels + 1), len(jitter) + 2)
+        values = torch.tensor([0.0, *jitter, 0.0], dtype=torch.float64)
+        segment = torch.bucketize(mels, knots[1:-1].to(mels.dtype))
+        left, right = knots[segment].to(mels.dtype), knots[segment + 1].to(mels.dtype)
+        weight = (mels - left) / (right - left)
+        scale = 1.0 + values[segment] * (1.0 - weight) + values[segment + 1] * weight
+        source = torch.cummax(source * scale, dim=0).values.clamp(max=top)
     position = (_hz_to_mel(source) - low_mel) / mel_step - 1.0
     return position.clamp(0.0, n - 1.0).to(torch.float32)
 
@@ -591,11 +615,19 @@ def frequency_warp(
     if float(draw[0]) >= config.warp_prob or features.shape[0] == 0:
         return features
     factor = 1.0 + config.warp_max * (2.0 * float(draw[1]) - 1.0)
-    return warp_spectrum(features, feature_config, factor)
+    jitter: tuple[float, ...] = ()
+    if config.warp_jitter > 0:
+        # Drawn only when used, so configs without it keep their random streams.
+        shape = torch.rand(WARP_KNOTS, generator=generator, dtype=torch.float64)
+        jitter = tuple(config.warp_jitter * (2.0 * float(v) - 1.0) for v in shape)
+    return warp_spectrum(features, feature_config, factor, jitter)
 
 
 def warp_spectrum(
-    features: torch.Tensor, feature_config: FeatureConfig, factor: float
+    features: torch.Tensor,
+    feature_config: FeatureConfig,
+    factor: float,
+    jitter: Sequence[float] = (),
 ) -> torch.Tensor:
     """Stretch log-mel frames along frequency by ``factor`` (see :func:`warp_source_bins`).
 
@@ -603,11 +635,12 @@ def warp_spectrum(
         features: (frames, n_mels) raw log-mel features.
         feature_config: The settings the features were computed with.
         factor: Stretch; above 1 moves formants up.
+        jitter: Relative changes of the stretch at inner points (see :func:`warp_source_bins`).
 
     Returns:
         (frames, n_mels) warped features.
     """
-    position = warp_source_bins(feature_config, factor)
+    position = warp_source_bins(feature_config, factor, jitter)
     low = position.floor().long()
     high = (low + 1).clamp(max=feature_config.n_mels - 1)
     weight = (position - low).to(features.dtype)

@@ -260,6 +260,47 @@ def test_frequency_warp_is_seeded_and_optional() -> None:
             SpecAugmentConfig(**bad)  # type: ignore[arg-type]
 
 
+def test_warp_jitter_reshapes_the_spectrum_without_folding_it() -> None:
+    config = FeatureConfig()
+    plain = warp_source_bins(config, 1.05)
+    assert torch.equal(warp_source_bins(config, 1.05, ()), plain)
+    assert torch.allclose(warp_source_bins(config, 1.05, (0.0,) * 4), plain, atol=1e-4)
+    for jitter in ((0.1, -0.1, 0.1, -0.1), (-0.2, 0.2, -0.2, 0.2), (0.15, 0.15, 0.15, 0.15)):
+        position = warp_source_bins(config, 1.05, jitter)
+        assert torch.all(position[1:] >= position[:-1])  # monotonic: reshaped, never folded
+        assert float(position.min()) >= 0.0 and float(position.max()) <= 79.0
+        assert float((position - plain).abs().max()) > 0.5  # it does move formants
+        # The band's edges stay where VTLP put them.
+        assert float(position[0]) == pytest.approx(float(plain[0]), abs=0.5)
+        assert float(position[-1]) == pytest.approx(float(plain[-1]), abs=0.5)
+    # A knot raised by 10% reads from a higher source frequency near it, a lowered one lower.
+    up = warp_source_bins(config, 1.0, (0.1, 0.0, 0.0, 0.0))
+    down = warp_source_bins(config, 1.0, (-0.1, 0.0, 0.0, 0.0))
+    knot = 16  # the first inner knot: a fifth of the way through the band, in mel
+    assert float(up[knot]) > float(warp_source_bins(config, 1.0)[knot])
+    assert float(down[knot]) < float(warp_source_bins(config, 1.0)[knot])
+
+
+def test_frequency_warp_jitter_is_seeded_and_leaves_old_configs_alone() -> None:
+    config = FeatureConfig()
+    features = torch.randn(50, 80)
+    vtlp = SpecAugmentConfig(warp_prob=1.0, warp_max=0.1)
+    shaped = SpecAugmentConfig(warp_prob=1.0, warp_max=0.1, warp_jitter=0.08)
+    # The stretch is drawn first, so a jittered warp shares it and only adds a shape.
+    with_shape = frequency_warp(features, shaped, config, generator_for(3))
+    assert torch.equal(with_shape, frequency_warp(features, shaped, config, generator_for(3)))
+    assert not torch.equal(with_shape, frequency_warp(features, vtlp, config, generator_for(3)))
+    # Without jitter the generator is used exactly as before (two draws), so runs reproduce.
+    generator = generator_for(3)
+    frequency_warp(features, vtlp, config, generator)
+    reference = generator_for(3)
+    torch.rand(2, generator=reference, dtype=torch.float64)
+    assert torch.equal(torch.rand(3, generator=generator), torch.rand(3, generator=reference))
+    for bad in (-0.1, 0.3):
+        with pytest.raises(ValueError, match="warp_jitter"):
+            SpecAugmentConfig(warp_jitter=bad)
+
+
 def test_read_audio_segment_and_noise_sources(tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "a" / "clip.flac", 300.0, 2.0, 0)
     segment = read_audio_segment(clip, 0.5, 1.0)
