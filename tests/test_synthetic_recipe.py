@@ -188,8 +188,8 @@ def test_export_bundles_threshold_and_language_model(
 ) -> None:
     export = importlib.import_module("export")
     from speechrnn.checkpoint import atomic_save, sha256_of
-    from speechrnn.lm import LMWeights, WordLM
-    from speechrnn.transcribe import load_model
+    from speechrnn.lm import SENTENCE_END, SENTENCE_START, LMWeights, WordLM
+    from speechrnn.transcribe import NUMBER_WORDS, load_model
 
     monkeypatch.setattr(export, "ASSETS", tmp_path)  # never touch the package's own assets
     lm_path = tmp_path / "lm.pt"
@@ -202,8 +202,10 @@ def test_export_bundles_threshold_and_language_model(
     model = load_model(target)
     assert model.command_threshold == -0.7
     assert model.language_model is not None and "forward" in model.language_model
-    # Command mode hears against the language model's words (its sentence markers are no words).
-    assert model.lexicon is not None and len(model.lexicon) == len(model.language_model) - 2
+    # Command mode hears against the language model's words (its sentence markers are no words)
+    # and the number words.
+    words = set(model.language_model.words) - {SENTENCE_START, SENTENCE_END}
+    assert model.lexicon is not None and len(model.lexicon) == len(words | set(NUMBER_WORDS))
     decoder = model.command_decoder(["forward", "stop"])
     assert decoder.lexicon is model.lexicon and decoder.threshold == -0.7
     assert model.lm_weights == LMWeights(0.4, 1.5, -2.0)
