@@ -1017,8 +1017,8 @@ class SpeechDataset(Dataset[Example]):
         # margins or a waveform augmenter given beside it would be silently ignored.
         if cache is not None and (augmenter is not None or margin_seconds > 0):
             raise ValueError(
-                "a feature cache holds finished features: give margins and waveform "
-                "augmentation when building it, not beside it"
+                "a feature cache holds finished features: margins and waveform augmentation "
+                "need the audio, so use them without a cache (a cache can hold augmented copies)"
             )
         self.utterances = list(utterances)
         self.margin_seconds = margin_seconds
