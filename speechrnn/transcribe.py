@@ -432,23 +432,12 @@ def language_model_from_checkpoint(
         raise CheckpointError(f"{path}: bad language model ({problem})") from None
 
 
-def _ordinal_suffix(number: int) -> str:
-    if number % 100 in (11, 12, 13):
-        return "th"
-    return {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
-
-
 # The number words zero..one hundred and first..hundredth. Command lists are full of numbers, and
 # a number word the background lacks cannot explain itself: "sixtieth" said to a list with "six"
 # is then compared only with words that fit it worse (the bundled LM lacks seven such ordinals).
+# normalize_text spells them: any ordinal suffix makes an ordinal ("1th" -> "first").
 NUMBER_WORDS: tuple[str, ...] = tuple(
-    sorted(
-        set(
-            normalize_text(
-                " ".join(f"{n} {n}{_ordinal_suffix(n)}" if n else "0" for n in range(101))
-            ).split()
-        )
-    )
+    sorted(set(normalize_text("0 " + " ".join(f"{n} {n}th" for n in range(1, 101))).split()))
 )
 
 
