@@ -576,11 +576,12 @@ def warp_source_bins(
         # The jitter is piecewise linear in mel, 0 at both band edges; a running maximum keeps
         # the mapping monotonic, so the spectrum is reshaped, never folded.
         mels = (_hz_to_mel(centres) - low_mel) / mel_step
+        # (float32 knots, as stage 12 was trained with, then widened once.)
         knots = torch.linspace(0.0, float(feature_config.n_mels + 1), len(jitter) + 2)
-        values = torch.tensor([0.0, *jitter, 0.0], dtype=torch.float64)
-        segment = torch.bucketize(mels, knots[1:-1].to(mels.dtype))
-        left, right = knots[segment].to(mels.dtype), knots[segment + 1].to(mels.dtype)
-        weight = (mels - left) / (right - left)
+        knots = knots.to(mels.dtype)
+        values = torch.tensor([0.0, *jitter, 0.0], dtype=mels.dtype)
+        segment = torch.bucketize(mels, knots[1:-1])
+        weight = (mels - knots[segment]) / (knots[segment + 1] - knots[segment])
         scale = 1.0 + values[segment] * (1.0 - weight) + values[segment + 1] * weight
         source = torch.cummax(source * scale, dim=0).values.clamp(max=top)
     position = (_hz_to_mel(source) - low_mel) / mel_step - 1.0
