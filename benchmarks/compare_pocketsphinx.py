@@ -5,8 +5,11 @@ The sets come from Debian's ``pocketsphinx-testdata`` (see ``real_speech.py``; f
 utterances as commands, single words cut from the recordings, out-of-list speech, silence and
 generated noise. A second real speaker comes from Debian's Asterisk prompts (see
 ``asterisk_prompts.py``; ``--skip-asterisk`` leaves them out): her one-word prompts against the
-same word list and against the NATO alphabet, and her sentences for open vocabulary. Optionally
-(``--synthetic-dev``) the held-out synthetic voices too, clean and through a telephone band.
+same word list and against the NATO alphabet, and her sentences for open vocabulary. A third
+real voice comes from Debian's KTuberling game data (see ``ktuberling_words.py``;
+``--skip-ktuberling`` leaves it out): the object names of each playground as a command list, the
+other playgrounds' names as out-of-list words. Optionally (``--synthetic-dev``) the held-out
+synthetic voices too, clean and through a telephone band.
 
 How each system is run:
 
@@ -37,7 +40,7 @@ recognizer from files already on disk, after imports.
 
     .venv/bin/python benchmarks/compare_pocketsphinx.py [--model PATH] [--json]
         [--testdata .../pocketsphinx/test/data] [--asterisk-data FOLDER | --skip-asterisk]
-        [--synthetic-dev DATA/dev.jsonl]
+        [--ktuberling-data FOLDER | --skip-ktuberling] [--synthetic-dev DATA/dev.jsonl]
 
 Run it alone on the machine: timings taken beside another job are worthless.
 """
@@ -59,10 +62,12 @@ from pathlib import Path
 from typing import Any
 
 import asterisk_prompts
+import ktuberling_words
 import numpy as np
 import real_speech
 import torch
 from asterisk_prompts import PromptSets
+from ktuberling_words import WordLists
 from real_speech import MIN_OUT_OF_LIST_LETTERS, RATE, Clip, EvaluationSets
 
 import speechrnn
@@ -284,7 +289,9 @@ class PocketsphinxSystem:
         """Make sure every command word is in the dictionary.
 
         A word the dictionary only has with a hyphen ("xray": "x-ray") is added with that
-        entry's pronunciation, so both systems get the same list as written.
+        entry's pronunciation, and a compound it lacks whose two parts it has in only one way
+        ("moonwalker": "moon" + "walker") with the parts' pronunciations joined, so both systems
+        get the same list as written.
 
         Raises:
             ValueError: Words missing from the dictionary in every spelling.
@@ -294,6 +301,15 @@ class PocketsphinxSystem:
         for word in sorted(w for w in words if not self.decoder.lookup_word(w)):
             spellings = [word[:i] + "-" + word[i:] for i in range(1, len(word))]
             known = [p for p in map(self.decoder.lookup_word, spellings) if p]
+            if not known:
+                parts = [(word[:i], word[i:]) for i in range(2, len(word) - 1)]
+                known = [
+                    f"{head} {tail}"
+                    for head, tail in (
+                        (self.decoder.lookup_word(a), self.decoder.lookup_word(b)) for a, b in parts
+                    )
+                    if head and tail
+                ]
             if len(known) == 1:
                 self.decoder.add_word(word, known[0], True)
             else:
@@ -392,7 +408,7 @@ def run_commands(
 class ListSpec:
     """One command list and the clips it is tried on."""
 
-    name: str  # key in the report: "words", "asterisk_words", "asterisk_nato", "phrases"
+    name: str  # key in the report: "words", "asterisk_words", "ktuberling_egypt", "phrases"...
     title: str  # what the report calls it
     commands: tuple[str, ...]
     inside: list[Clip]
@@ -400,13 +416,17 @@ class ListSpec:
     single_words: bool = True  # counted in the pooled single-word table
 
 
-def list_specs(sets: EvaluationSets, prompts: PromptSets | None = None) -> list[ListSpec]:
+def list_specs(
+    sets: EvaluationSets, prompts: PromptSets | None = None, toys: WordLists | None = None
+) -> list[ListSpec]:
     """Every command list with its in-list and reject clips.
 
     - ``words``: the digits and card words, on words cut from pocketsphinx-testdata;
     - ``asterisk_words`` (with ``prompts``): the same list, on the Asterisk speaker's one-word
       prompts: her digits are in the list, every other word of three letters or more is not;
     - ``asterisk_nato``: the NATO alphabet, on the same prompts;
+    - ``ktuberling_PLAYGROUND`` (with ``toys``): one list per KTuberling playground, its
+      object names in the list, the other playgrounds' names (three letters or more) out of it;
     - ``phrases``: whole utterances of pocketsphinx-testdata.
 
     Silence and noise are reject clips of every list.
@@ -434,6 +454,22 @@ def list_specs(sets: EvaluationSets, prompts: PromptSets | None = None) -> list[
             ]
             specs.append(
                 ListSpec(name, title, commands, inside, {"out_of_list": outside} | rejects)
+            )
+    if toys is not None:
+        for word_list in toys.lists:
+            outside = [
+                c
+                for c in toys.clips
+                if c.text not in word_list.commands and len(c.text) >= MIN_OUT_OF_LIST_LETTERS
+            ]
+            specs.append(
+                ListSpec(
+                    f"ktuberling_{word_list.name}",
+                    f"KTuberling object names, playground {word_list.name}",
+                    word_list.commands,
+                    list(word_list.clips),
+                    {"out_of_list": outside} | rejects,
+                )
             )
     specs.append(
         ListSpec(
@@ -605,6 +641,11 @@ def markdown(report: dict[str, Any]) -> str:
             f"prompts and {sets['asterisk_open_vocabulary']} sentences "
             f"({sets['asterisk_open_vocabulary_seconds']} s)."
         )
+    if sets.get("ktuberling_words"):
+        lines[-1] += (
+            f" KTuberling (a third real voice): {sets['ktuberling_words']} object names in "
+            f"{sets['ktuberling_lists']} lists."
+        )
     if sets.get("synthetic"):
         lines[-1] += f" Synthetic held-out voices: {sets['synthetic']} clips."
     lines += _open_table(report)
@@ -628,30 +669,12 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {_threshold(cell.get('threshold', '-'))} | {_ratio(cell['rtf'])} |"
             )
     words = [name for name, about in lists.items() if about.get("single_words")]
-    lines += [
-        "",
-        f"**All real single words** (pooled over {', '.join(words)})",
-        "",
-        "| command mode | in-list words | accuracy | accuracy, 95% interval | out-of-list words "
-        "| FA | RTF, every list |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for system, row in report["commands"].items():
-        pooled = [row[name] for name in words]
-        inside = sum(cell["in_list"] for cell in pooled)
-        right = sum(_count(cell, "accuracy", "in_list") for cell in pooled)
-        outside = sum(cell["n_out_of_list"] for cell in pooled)
-        accepted = sum(_count(cell, "false_accept_out_of_list", "n_out_of_list") for cell in pooled)
-        cells = row.values()
-        audio = sum(cell["audio_seconds"] for cell in cells)
-        seconds = sum(cell["seconds"] for cell in cells)
-        low, high = wilson_interval(round(right), inside)
-        lines.append(
-            f"| {system} | {inside} | {_pct(right / inside if inside else math.nan)} "
-            f"| {_pct(low)} - {_pct(high)} "
-            f"| {outside} | {_pct(accepted / outside if outside else math.nan)} "
-            f"| {_ratio(seconds / audio if audio else math.nan)} |"
-        )
+    toys = [name for name in words if name.startswith("ktuberling_")]
+    if toys:
+        others = [name for name in words if name not in toys]
+        lines += _pooled_table(report, others, "Real single words, testdata and Asterisk")
+        lines += _pooled_table(report, toys, "Real single words, KTuberling")
+    lines += _pooled_table(report, words, "All real single words")
     lines.append("")
     lines.append(
         "FA = false accepts (share of clips that should be rejected but got a command). Oracle "
@@ -661,6 +684,34 @@ def markdown(report: dict[str, Any]) -> str:
     if report["sets"]["notes"]:
         lines += ["", "Notes: " + "; ".join(report["sets"]["notes"])]
     return "\n".join(lines)
+
+
+def _pooled_table(report: dict[str, Any], names: Sequence[str], title: str) -> list[str]:
+    """Command-mode accuracy and false accepts pooled over the lists ``names``."""
+    lines = [
+        "",
+        f"**{title}** (pooled over {', '.join(names)})",
+        "",
+        "| command mode | in-list words | accuracy | accuracy, 95% interval | out-of-list words "
+        "| FA | RTF, these lists |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for system, row in report["commands"].items():
+        pooled = [row[name] for name in names]
+        inside = sum(cell["in_list"] for cell in pooled)
+        right = sum(_count(cell, "accuracy", "in_list") for cell in pooled)
+        outside = sum(cell["n_out_of_list"] for cell in pooled)
+        accepted = sum(_count(cell, "false_accept_out_of_list", "n_out_of_list") for cell in pooled)
+        audio = sum(cell["audio_seconds"] for cell in pooled)
+        seconds = sum(cell["seconds"] for cell in pooled)
+        low, high = wilson_interval(round(right), inside)
+        lines.append(
+            f"| {system} | {inside} | {_pct(right / inside if inside else math.nan)} "
+            f"| {_pct(low)} - {_pct(high)} "
+            f"| {outside} | {_pct(accepted / outside if outside else math.nan)} "
+            f"| {_ratio(seconds / audio if audio else math.nan)} |"
+        )
+    return lines
 
 
 def _open_table(report: dict[str, Any]) -> list[str]:
@@ -736,6 +787,13 @@ def _prompt_summary(prompts: PromptSets | None) -> dict[str, Any]:
     }
 
 
+def _toy_summary(toys: WordLists | None) -> dict[str, Any]:
+    """Clip counts of the KTuberling lists (nothing when they are left out)."""
+    if toys is None:
+        return {}
+    return {"ktuberling_words": len(toys.clips), "ktuberling_lists": len(toys.lists)}
+
+
 def _finite(value: Any) -> Any:
     """JSON has no NaN or infinity: None for NaN, "inf" / "-inf" for the infinities."""
     if isinstance(value, float) and math.isnan(value):
@@ -795,6 +853,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--skip-asterisk", action="store_true", help="leave out the Asterisk prompts"
     )
+    parser.add_argument(
+        "--ktuberling-data",
+        type=Path,
+        help="folder the ktuberling-data package was extracted into (default: fetch and cache)",
+    )
+    parser.add_argument(
+        "--skip-ktuberling", action="store_true", help="leave out the KTuberling object names"
+    )
     parser.add_argument("--dump-clips", type=Path, help="write every evaluation clip here")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     parser.add_argument(
@@ -824,6 +890,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             root = asterisk_prompts.fetch_prompts(root=args.asterisk_data)
             log(f"asterisk prompts: {root}")
             prompts = asterisk_prompts.build_prompt_sets(root)
+        toys = None
+        if not args.skip_ktuberling:
+            root = ktuberling_words.fetch_words(root=args.ktuberling_data)
+            log(f"ktuberling: {root}")
+            toys = ktuberling_words.build_word_lists(root)
     except real_speech.TestDataError as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -837,6 +908,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sets = real_speech.build_sets(data, aligner)
     if prompts is not None:
         sets.notes.extend(prompts.notes)
+    if toys is not None:
+        sets.notes.extend(toys.notes)
     if args.dump_clips:
         for name in (
             "open_vocabulary",
@@ -851,7 +924,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if prompts is not None:
             real_speech.save_clips(args.dump_clips, prompts.words, "asterisk_words")
             real_speech.save_clips(args.dump_clips, prompts.open_vocabulary, "asterisk_open")
-    specs = list_specs(sets, prompts)
+        if toys is not None:
+            real_speech.save_clips(args.dump_clips, toys.clips, "ktuberling_words")
+    specs = list_specs(sets, prompts, toys)
     if sphinx is not None:
         try:  # before anything is measured
             for spec in specs:
@@ -879,6 +954,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "sets": sets.summary()
         | _prompt_summary(prompts)
+        | _toy_summary(toys)
         | {"synthetic": len(synthetic[0]) if synthetic else 0},
         "systems": {},
         "open": {},

@@ -29,6 +29,7 @@ import compare_pocketsphinx as compare  # noqa: E402
 import real_speech  # noqa: E402
 from real_speech import RATE, Clip  # noqa: E402
 from test_asterisk_prompts import make_prompts  # noqa: E402
+from test_ktuberling_words import make_ktuberling  # noqa: E402
 
 CARDS_GRAM = """#JSGF v1.0;
 grammar cards;
@@ -272,6 +273,8 @@ def test_main_end_to_end_without_pocketsphinx(
         "--skip-pocketsphinx",
         "--asterisk-data",
         str(make_prompts(tmp_path / "asterisk")),
+        "--ktuberling-data",
+        str(make_ktuberling(tmp_path / "ktuberling")),
         "--synthetic-dev",
         str(manifest),
     ]
@@ -283,7 +286,14 @@ def test_main_end_to_end_without_pocketsphinx(
     assert report["open"]["speechrnn"]["asterisk"]["clips"] == 2
     # The Asterisk speaker's words against the card list ("one", "ten" in it; "alpha", "bravo",
     # "niner", "hello" out) and against the NATO alphabet her prompts spell ("alpha", "bravo").
-    assert list(report["lists"]) == ["words", "asterisk_words", "asterisk_nato", "phrases"]
+    toys = [
+        "ktuberling_default_theme+potato-game",
+        "ktuberling_egypt",
+        "ktuberling_moon",
+        "ktuberling_train_valley",
+    ]
+    assert list(report["lists"]) == ["words", "asterisk_words", "asterisk_nato", *toys, "phrases"]
+    assert report["sets"]["ktuberling_words"] == 11 and report["sets"]["ktuberling_lists"] == 4
     open_scores = report["open"]["speechrnn"]
     # The tiny model learned these very clips: clean synthetic speech is transcribed exactly.
     assert open_scores["synthetic_clean"]["wer"] == 0.0
@@ -300,6 +310,10 @@ def test_main_end_to_end_without_pocketsphinx(
     assert asterisk["in_list"] == 2 and asterisk["n_out_of_list"] == 4
     nato = report["commands"][default]["asterisk_nato"]
     assert nato["in_list"] == 2 and nato["n_out_of_list"] == 4  # one, ten, niner, hello
+    # A playground's names are in its list, the other playgrounds' names of three letters or
+    # more are not: of the 11 recordings, egypt has 4 and the others' 7 are all long enough.
+    egypt = report["commands"][default]["ktuberling_egypt"]
+    assert egypt["in_list"] == 4 and egypt["n_out_of_list"] == 7
     # With no rejection every clip gets a phrase: nothing in-list is rejected, everything out of
     # the list is accepted, and accuracy is at least the default threshold's.
     forced = report["commands"]["speechrnn (no rejection)"]["words"]
@@ -312,9 +326,14 @@ def test_main_end_to_end_without_pocketsphinx(
     assert compare.main(["--render", str(saved)]) == 0
     rendered = capsys.readouterr().out
     assert "| speechrnn (no rejection) | " in rendered and "| -inf | " in rendered
-    # The pooled single-word table counts every list but the phrases: 6 + 2 + 2 in-list words.
+    # The pooled single-word tables count every list but the phrases: 6 + 2 + 2 in-list words
+    # from testdata and Asterisk, 11 from KTuberling.
+    earlier = rendered.split("**Real single words, testdata and Asterisk**")[1]
+    assert "| speechrnn (no rejection) | 10 | " in earlier.split("**")[0]
+    toy_table = rendered.split("**Real single words, KTuberling**")[1]
+    assert "| speechrnn (no rejection) | 11 | " in toy_table.split("**")[0]
     pooled = rendered.split("**All real single words**")[1]
-    assert "| speechrnn (no rejection) | 10 | " in pooled
+    assert "| speechrnn (no rejection) | 21 | " in pooled
     assert compare.main(argv) == 0
     printed = capsys.readouterr().out
     assert "| speechrnn |" in printed
@@ -362,6 +381,11 @@ def test_pocketsphinx_rejects_silence_and_aligns_speech(
     # The NATO prompts spell "xray"; the dictionary has "x-ray", whose pronunciation it gets.
     sphinx.check_words(["xray"])
     assert sphinx.decoder.lookup_word("xray") == sphinx.decoder.lookup_word("x-ray")
+    # KTuberling's "moonwalker" is not in it; its two parts are, and it gets theirs.
+    assert not sphinx.decoder.lookup_word("moonwalker")
+    sphinx.check_words(["moonwalker"])
+    parts = [sphinx.decoder.lookup_word(w) for w in ("moon", "walker")]
+    assert sphinx.decoder.lookup_word("moonwalker") == " ".join(parts)
     assert sphinx.model_bytes > sphinx.model_bytes_without_lm > 0
 
 
