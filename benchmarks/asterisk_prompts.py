@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from real_speech import COMPLETED, RATE, Clip, TestDataError, default_cache_dir, extract_packages
+from real_speech import RATE, Clip, TestDataError, default_cache_dir, find_or_extract
 
 from speechrnn.tokenizer import normalize_text
 
@@ -73,19 +73,14 @@ def fetch_prompts(cache_dir: Path | None = None, root: Path | None = None) -> Pa
     Raises:
         TestDataError: ``root`` lacks the files, or the download failed.
     """
-    if root is not None:
-        if not _looks_like_prompts(root):
-            raise TestDataError(f"{root}: expected {TEXTS_SUBPATH} and {SOUNDS_SUBDIR}/digits")
-        return root
-    if _looks_like_prompts(Path("/")):
-        return Path("/")
-    cache_dir = cache_dir or default_cache_dir(PACKAGES[0])
-    if (cache_dir / COMPLETED).is_file() and _looks_like_prompts(cache_dir):
-        return cache_dir
-    extract_packages(PACKAGES, cache_dir, hint="--asterisk-data FOLDER")
-    if not _looks_like_prompts(cache_dir):
-        raise TestDataError(f"{' '.join(PACKAGES)} did not contain {SOUNDS_SUBDIR}")
-    return cache_dir
+    return find_or_extract(
+        PACKAGES,
+        _looks_like_prompts,
+        cache_dir or default_cache_dir(PACKAGES[0]),
+        hint="--asterisk-data FOLDER",
+        expected=f"{TEXTS_SUBPATH} and {SOUNDS_SUBDIR}/digits",
+        given=root,
+    )
 
 
 def parse_prompt_texts(text: str) -> dict[str, str]:

@@ -845,22 +845,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="run speechrnn only (word cuts then need no aligner: pause cuts)",
     )
-    parser.add_argument(
-        "--asterisk-data",
-        type=Path,
-        help="folder the Asterisk prompt packages were extracted into (default: fetch and cache)",
-    )
-    parser.add_argument(
-        "--skip-asterisk", action="store_true", help="leave out the Asterisk prompts"
-    )
-    parser.add_argument(
-        "--ktuberling-data",
-        type=Path,
-        help="folder the ktuberling-data package was extracted into (default: fetch and cache)",
-    )
-    parser.add_argument(
-        "--skip-ktuberling", action="store_true", help="leave out the KTuberling object names"
-    )
+    for source, packages, what in (
+        ("asterisk", "the Asterisk prompt packages were", "the Asterisk prompts"),
+        ("ktuberling", "the ktuberling-data package was", "the KTuberling object names"),
+    ):
+        parser.add_argument(
+            f"--{source}-data",
+            type=Path,
+            help=f"folder that {packages} extracted into (default: fetch and cache)",
+        )
+        parser.add_argument(f"--skip-{source}", action="store_true", help=f"leave out {what}")
     parser.add_argument("--dump-clips", type=Path, help="write every evaluation clip here")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     parser.add_argument(

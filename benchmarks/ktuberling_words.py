@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from real_speech import COMPLETED, RATE, Clip, TestDataError, default_cache_dir, extract_packages
+from real_speech import RATE, Clip, TestDataError, default_cache_dir, find_or_extract
 
 from speechrnn.audio import AudioError, load_audio
 from speechrnn.tokenizer import normalize_text
@@ -91,19 +91,14 @@ def fetch_words(cache_dir: Path | None = None, root: Path | None = None) -> Path
     Raises:
         TestDataError: ``root`` lacks the files, or the download failed.
     """
-    if root is not None:
-        if not _looks_like_words(root):
-            raise TestDataError(f"{root}: expected {DATA_SUBDIR}/sounds/{LANGUAGE}.soundtheme")
-        return root
-    if _looks_like_words(Path("/")):
-        return Path("/")
-    cache_dir = cache_dir or default_cache_dir(PACKAGE)
-    if (cache_dir / COMPLETED).is_file() and _looks_like_words(cache_dir):
-        return cache_dir
-    extract_packages((PACKAGE,), cache_dir, hint="--ktuberling-data FOLDER")
-    if not _looks_like_words(cache_dir):
-        raise TestDataError(f"{PACKAGE} did not contain {DATA_SUBDIR}/sounds/{LANGUAGE}.soundtheme")
-    return cache_dir
+    return find_or_extract(
+        (PACKAGE,),
+        _looks_like_words,
+        cache_dir or default_cache_dir(PACKAGE),
+        hint="--ktuberling-data FOLDER",
+        expected=f"{DATA_SUBDIR}/sounds/{LANGUAGE}.soundtheme",
+        given=root,
+    )
 
 
 def parse_soundtheme(text: str) -> dict[str, str]:

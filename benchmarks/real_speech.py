@@ -42,7 +42,7 @@ import soundfile
 RATE = 16000  # every clip of the package is 16 kHz, 16-bit mono
 PACKAGE = "pocketsphinx-testdata"
 DATA_SUBDIR = Path("usr/share/pocketsphinx/test/data")  # inside the package
-INSTALLED_DATA = Path("/") / DATA_SUBDIR  # where `apt-get install` would put it
+INSTALLED_ROOT = Path("/")  # where `apt-get install` puts a package's usr/... tree
 COMPLETED = ".completed"
 
 GOFORWARD_TEXT = "go forward ten meters"  # goforward.raw; also the first rule of goforward.gram
@@ -169,16 +169,52 @@ def fetch_testdata(cache_dir: Path | None = None, testdata: Path | None = None) 
                 f"{testdata}: not a pocketsphinx test data folder (expected librivox/ and cards/)"
             )
         return testdata
-    if _looks_like_data(INSTALLED_DATA):
-        return INSTALLED_DATA
-    cache_dir = cache_dir or default_cache_dir()
-    data = cache_dir / DATA_SUBDIR
-    if (cache_dir / COMPLETED).is_file() and _looks_like_data(data):
-        return data
-    extract_packages([PACKAGE], cache_dir, hint=f"--testdata .../{DATA_SUBDIR}")
-    if not _looks_like_data(data):
-        raise TestDataError(f"{PACKAGE} did not contain {DATA_SUBDIR}")
-    return data
+    root = find_or_extract(
+        (PACKAGE,),
+        lambda folder: _looks_like_data(folder / DATA_SUBDIR),
+        cache_dir or default_cache_dir(),
+        hint=f"--testdata .../{DATA_SUBDIR}",
+        expected=str(DATA_SUBDIR),
+    )
+    return root / DATA_SUBDIR
+
+
+def find_or_extract(
+    packages: Sequence[str],
+    looks_right: Callable[[Path], bool],
+    cache_dir: Path,
+    hint: str,
+    expected: str,
+    given: Path | None = None,
+) -> Path:
+    """The folder that Debian packages' ``usr/...`` trees are under: ``given`` when the user
+    named one, else :data:`INSTALLED_ROOT` when they are installed, else the cache when a
+    complete extraction is there, else the cache after :func:`extract_packages`.
+
+    Args:
+        packages: Package names.
+        looks_right: Whether a folder holds the files wanted.
+        cache_dir: Where to extract.
+        hint: The option that takes an extracted folder instead (for error messages).
+        expected: What the packages should contain (for error messages).
+        given: A folder the packages were extracted into; it must look right.
+
+    Raises:
+        TestDataError: ``given`` lacks the files, the download failed, or the packages lack
+            the files.
+    """
+    if given is not None:
+        if not looks_right(given):
+            raise TestDataError(f"{given}: expected {expected}")
+        return given
+    if looks_right(INSTALLED_ROOT):
+        return INSTALLED_ROOT
+    if (cache_dir / COMPLETED).is_file() and looks_right(cache_dir):
+        return cache_dir
+    extract_packages(packages, cache_dir, hint=hint)
+    if not looks_right(cache_dir):
+        raise TestDataError(f"{' '.join(packages)} did not contain {expected}")
+    return cache_dir
 
 
 def extract_packages(packages: Sequence[str], cache_dir: Path, hint: str) -> None:

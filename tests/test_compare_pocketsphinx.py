@@ -200,12 +200,42 @@ def test_fetch_prefers_a_given_folder_then_the_cache(
     def no_download(*args: object, **kwargs: object) -> None:
         raise AssertionError("a completed cache must not be downloaded again")
 
-    monkeypatch.setattr(real_speech, "INSTALLED_DATA", tmp_path / "not-installed")
+    monkeypatch.setattr(real_speech, "INSTALLED_ROOT", tmp_path / "not-installed")
     monkeypatch.setattr(subprocess, "run", no_download)
     cache = tmp_path / "cache"
     make_testdata(cache / real_speech.DATA_SUBDIR)
     (cache / real_speech.COMPLETED).write_text("pocketsphinx-testdata_1_all.deb\n")
     assert real_speech.fetch_testdata(cache) == cache / real_speech.DATA_SUBDIR
+
+
+def test_find_or_extract_extracts_once_and_checks_the_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(real_speech, "INSTALLED_ROOT", tmp_path / "not-installed")
+    calls = []
+
+    def fake_extract(packages: list[str], cache_dir: Path, hint: str) -> None:
+        calls.append(list(packages))
+        (cache_dir / "usr" / "share" / "x").mkdir(parents=True, exist_ok=True)
+        (cache_dir / real_speech.COMPLETED).write_text("x_1_all.deb\n")
+
+    monkeypatch.setattr(real_speech, "extract_packages", fake_extract)
+
+    def has_x(folder: Path) -> bool:
+        return (folder / "usr" / "share" / "x").is_dir()
+
+    cache = tmp_path / "cache"
+    assert real_speech.find_or_extract(["x"], has_x, cache, "--x", "usr/share/x") == cache
+    assert real_speech.find_or_extract(["x"], has_x, cache, "--x", "usr/share/x") == cache
+    assert calls == [["x"]]  # the completed cache is used the second time
+    with pytest.raises(real_speech.TestDataError, match="y did not contain usr/share/y"):
+        real_speech.find_or_extract(
+            ["y"], lambda f: (f / "usr/share/y").is_dir(), tmp_path / "c2", "--y", "usr/share/y"
+        )
+    installed = tmp_path / "installed"
+    (installed / "usr" / "share" / "x").mkdir(parents=True)
+    monkeypatch.setattr(real_speech, "INSTALLED_ROOT", installed)
+    assert real_speech.find_or_extract(["x"], has_x, tmp_path / "c3", "--x", "x") == installed
 
 
 # --- scoring ------------------------------------------------------------------------------------
