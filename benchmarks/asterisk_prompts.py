@@ -16,26 +16,42 @@ professional US-English speaker (CC BY-SA 3.0). :func:`fetch_prompts` finds or e
 The clips are the files as shipped: trimmed close to the speech (a few tens of milliseconds of
 near-silence at each end), unlike the word cuts of ``real_speech.py``, which get 150 ms of room
 tone on each side.
+
+Run as a script, it writes both sets as a training manifest instead (MODEL_CARD.md, stage 13:
+one real speaker in training, after which her prompts are no test for that model)::
+
+    .venv/bin/python benchmarks/asterisk_prompts.py OUT_DIR [--repeat 8] [--asterisk-data DIR]
+
+Each clip gets the synthetic corpus's 160 ms margins (``speechrnn.audio.pad_margins``) and is
+written once as FLAC; ``OUT_DIR/train.jsonl`` lists it ``--repeat`` times under ids of their own,
+so each listing gets its own augmented copies in training.
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
+import json
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soundfile
+import torch
 from real_speech import RATE, Clip, TestDataError, default_cache_dir, find_or_extract
 
+from speechrnn.audio import pad_margins
 from speechrnn.tokenizer import normalize_text
 
 PACKAGES = ("asterisk-core-sounds-en", "asterisk-core-sounds-en-g722")
 SOUNDS_SUBDIR = Path("usr/share/asterisk/sounds/en_US_f_Allison")
 TEXTS_SUBPATH = Path("usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
 SOURCE = "asterisk"
+MARGIN_SECONDS = 0.16  # what every clip of the synthetic corpus has before and after its speech
 NATO_PREFIX = "phonetic/"  # phonetic/a_p .. phonetic/z_p: alpha .. zulu (phonetic/9_p: niner)
 # Prompt texts that the recording does not say word for word.
 _NOT_WORDS = re.compile(r"[0-9\[\]#*@$&/+=%<>{}|~^_\\]")
@@ -153,3 +169,65 @@ def build_prompt_sets(root: Path) -> PromptSets:
     if missing:
         notes.append(f"asterisk: no recording for {', '.join(missing)}")
     return PromptSets(words, sentences, tuple(nato), notes)
+
+
+def write_training_manifest(clips: list[Clip], out_dir: Path, repeat: int) -> Path:
+    """Write clips as FLAC with the corpus's margins, and a manifest listing each ``repeat`` times.
+
+    Args:
+        clips: From :func:`build_prompt_sets` (words and sentences).
+        out_dir: Gets ``audio/*.flac`` and ``train.jsonl`` (paths relative to it).
+        repeat: Listings per clip (>= 1), ids ``asterisk/audio/FILE#K`` (K from 0).
+
+    Returns:
+        The manifest's path.
+    """
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    (out_dir / "audio").mkdir(parents=True, exist_ok=True)
+    records = []
+    for clip in clips:
+        waveform = torch.from_numpy(clip.samples.astype(np.float32) / 32768.0)
+        waveform, _ = pad_margins(waveform, RATE, MARGIN_SECONDS)
+        name = f"audio/{clip.id.replace('/', '_')}.flac"
+        soundfile.write(str(out_dir / name), waveform.numpy(), RATE)
+        category = "word" if len(clip.text.split()) == 1 else "sentence"
+        duration = round(len(waveform) / RATE, 3)
+        records.append((f"{SOURCE}/{name}", name, clip.text, duration, category))
+    manifest = out_dir / "train.jsonl"
+    partial = manifest.with_name(manifest.name + ".partial")
+    with partial.open("w", encoding="utf-8") as file:
+        for copy in range(repeat):
+            for clip_id, name, text, duration, category in records:
+                record = {"id": f"{clip_id}#{copy}", "audio": name, "text": text}
+                record |= {"duration": duration, "engine": SOURCE, "voice": "allison"}
+                file.write(json.dumps(record | {"category": category}) + "\n")
+    partial.replace(manifest)  # atomic: a manifest is complete or absent
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write the Asterisk prompts as training data.")
+    parser.add_argument("out_dir", type=Path, help="folder for audio/ and train.jsonl")
+    parser.add_argument("--repeat", type=int, default=1, help="listings per clip (default 1)")
+    parser.add_argument(
+        "--asterisk-data", type=Path, help="folder the two packages were extracted into"
+    )
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        print(f"error: --repeat must be >= 1, got {args.repeat}", file=sys.stderr)
+        return 2
+    try:
+        sets = build_prompt_sets(fetch_prompts(root=args.asterisk_data))
+    except TestDataError as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    clips = sets.words + sets.open_vocabulary
+    manifest = write_training_manifest(clips, args.out_dir, args.repeat)
+    seconds = sum(clip.duration for clip in clips)
+    print(f"{manifest}: {len(clips)} prompts ({seconds:.0f} s before margins) x {args.repeat}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

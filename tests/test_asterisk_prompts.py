@@ -7,12 +7,14 @@ so nothing is downloaded.
 from __future__ import annotations
 
 import gzip
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 if str(BENCHMARKS) not in sys.path:
@@ -100,3 +102,31 @@ def test_build_prompt_sets(tmp_path: Path) -> None:
 def test_fetch_checks_a_given_folder(tmp_path: Path) -> None:
     with pytest.raises(real_speech.TestDataError, match="expected"):
         asterisk_prompts.fetch_prompts(root=tmp_path)
+
+
+def test_training_manifest_lists_each_padded_clip_repeat_times(tmp_path: Path) -> None:
+    sets = asterisk_prompts.build_prompt_sets(make_prompts(tmp_path / "data"))
+    clips = sets.words + sets.open_vocabulary
+    out = tmp_path / "train"
+    assert (
+        asterisk_prompts.main(
+            [str(out), "--repeat", "3", "--asterisk-data", str(tmp_path / "data")]
+        )
+        == 0
+    )
+    records = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert len(records) == 3 * len(clips)
+    assert len({r["id"] for r in records}) == len(records)  # mix.py refuses repeated ids
+    first = records[: len(clips)]
+    assert [r["text"] for r in first] == [c.text for c in clips]
+    assert [r["id"] for r in records[len(clips) : 2 * len(clips)]] == [
+        r["id"][:-1] + "1" for r in first
+    ]
+    assert {r["category"] for r in first} == {"word", "sentence"}
+    for record, clip in zip(first, clips, strict=True):
+        audio, rate = soundfile.read(str(out / record["audio"]))
+        assert rate == RATE and record["duration"] == round(len(audio) / RATE, 3)
+        # The bursts start at once: padding gives them the corpus's margins on both sides.
+        assert len(audio) >= len(clip.samples) + 2 * 0.15 * RATE
+    assert asterisk_prompts.main([str(out), "--repeat", "0"]) == 2
+    assert asterisk_prompts.main([str(out), "--asterisk-data", str(tmp_path / "nothing")]) == 2
