@@ -31,20 +31,19 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import soundfile
 import torch
 from real_speech import RATE, Clip, TestDataError, default_cache_dir, find_or_extract
 
-from speechrnn.audio import pad_margins
+from speechrnn.audio import pad_margins, save_audio
+from speechrnn.data import Utterance, write_manifest
 from speechrnn.tokenizer import normalize_text
 
 PACKAGES = ("asterisk-core-sounds-en", "asterisk-core-sounds-en-g722")
@@ -185,24 +184,21 @@ def write_training_manifest(clips: list[Clip], out_dir: Path, repeat: int) -> Pa
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat}")
     (out_dir / "audio").mkdir(parents=True, exist_ok=True)
-    records = []
+    written = []
     for clip in clips:
         waveform = torch.from_numpy(clip.samples.astype(np.float32) / 32768.0)
         waveform, _ = pad_margins(waveform, RATE, MARGIN_SECONDS)
         name = f"audio/{clip.id.replace('/', '_')}.flac"
-        soundfile.write(str(out_dir / name), waveform.numpy(), RATE)
+        save_audio(out_dir / name, waveform, RATE)
         category = "word" if len(clip.text.split()) == 1 else "sentence"
+        extra = {"engine": SOURCE, "voice": "allison", "category": category}
+        audio = str((out_dir / name).resolve())
         duration = round(len(waveform) / RATE, 3)
-        records.append((f"{SOURCE}/{name}", name, clip.text, duration, category))
+        written.append(Utterance(f"{SOURCE}/{name}", audio, clip.text, duration, extra=extra))
     manifest = out_dir / "train.jsonl"
-    partial = manifest.with_name(manifest.name + ".partial")
-    with partial.open("w", encoding="utf-8") as file:
-        for copy in range(repeat):
-            for clip_id, name, text, duration, category in records:
-                record = {"id": f"{clip_id}#{copy}", "audio": name, "text": text}
-                record |= {"duration": duration, "engine": SOURCE, "voice": "allison"}
-                file.write(json.dumps(record | {"category": category}) + "\n")
-    partial.replace(manifest)  # atomic: a manifest is complete or absent
+    # Written last and atomically: a manifest means every file it lists is complete.
+    listed = [replace(u, id=f"{u.id}#{copy}") for copy in range(repeat) for u in written]
+    write_manifest(manifest, listed)
     return manifest
 
 
