@@ -447,21 +447,13 @@ def list_specs(
             ("asterisk_nato", "Asterisk prompts, the NATO alphabet", prompts.nato),
         ):
             inside = [c for c in prompts.words if c.text in commands]
-            outside = [
-                c
-                for c in prompts.words
-                if c.text not in commands and len(c.text) >= MIN_OUT_OF_LIST_LETTERS
-            ]
+            outside = _out_of_list(prompts.words, commands)
             specs.append(
                 ListSpec(name, title, commands, inside, {"out_of_list": outside} | rejects)
             )
     if toys is not None:
         for word_list in toys.lists:
-            outside = [
-                c
-                for c in toys.clips
-                if c.text not in word_list.commands and len(c.text) >= MIN_OUT_OF_LIST_LETTERS
-            ]
+            outside = _out_of_list(toys.clips, word_list.commands)
             specs.append(
                 ListSpec(
                     f"ktuberling_{word_list.name}",
@@ -482,6 +474,11 @@ def list_specs(
         )
     )
     return specs
+
+
+def _out_of_list(clips: Sequence[Clip], commands: Sequence[str]) -> list[Clip]:
+    """The clips whose word is not in the list, long enough to count as a command said."""
+    return [c for c in clips if c.text not in commands and len(c.text) >= MIN_OUT_OF_LIST_LETTERS]
 
 
 def command_rows(
