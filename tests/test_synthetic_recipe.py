@@ -489,3 +489,46 @@ def test_average_interpolates_two_checkpoints(
     assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "x.pt").exists()
     with pytest.raises(SystemExit):
         average.main([*argv, str(tmp_path / "x.pt"), "--weight", "1.5"])
+
+
+def test_grow_adds_a_layer_that_starts_near_the_identity(
+    prepare: ModuleType,
+    trained_model: TrainedModel,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    grow = importlib.import_module("grow")
+    from speechrnn.audio import load_audio
+    from speechrnn.checkpoint import load_acoustic_model
+    from speechrnn.decoding import greedy_decode
+    from speechrnn.model import AcousticModel
+
+    out = tmp_path / "grown.pt"
+    assert grow.main([str(trained_model.path), "--out", str(out), "--extra-layers", "2"]) == 0
+    source, grown = load_acoustic_model(trained_model.path), load_acoustic_model(out)
+    assert grown.config.num_layers == source.config.num_layers + 2
+    grown_state = grown.state_dict()
+    for name, value in source.state_dict().items():  # the source's weights are all kept
+        assert torch.equal(grown_state[name], value), name
+    # A plain fresh layer on top (PyTorch's default init) for scale: it scrambles the outputs.
+    torch.manual_seed(0)
+    fresh = AcousticModel(grown.config, grown.feature_config)
+    fresh.load_state_dict(source.state_dict(), strict=False)
+    fresh.eval()
+    grown_gap, fresh_gap = 0.0, 0.0
+    for clip, phrase in zip(trained_model.clips, trained_model.phrases, strict=True):
+        waveform = load_audio(clip)
+        reference = source.log_probs(waveform).exp()
+        grown_probs = grown.log_probs(waveform)
+        assert greedy_decode(grown_probs).text == phrase
+        grown_gap += float((grown_probs.exp() - reference).abs().mean())
+        fresh_gap += float((fresh.log_probs(waveform).exp() - reference).abs().mean())
+    assert grown_gap < 0.2 * fresh_gap
+    # Bad input: a one-line error and exit code 2, nothing written.
+    capsys.readouterr()
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert grow.main([str(bad), "--out", str(tmp_path / "x.pt")]) == 2
+    assert grow.main([str(trained_model.path), "--out", str(tmp_path / "x.pt"),
+                      "--extra-layers", "0"]) == 2  # fmt: skip
+    assert capsys.readouterr().err.count("\n") == 2 and not (tmp_path / "x.pt").exists()
