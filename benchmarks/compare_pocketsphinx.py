@@ -513,7 +513,8 @@ def command_rows(
         chosen = pick_threshold(rescored)
         rows[oracle][spec.name] = command_summary(rescored[chosen]) | {"threshold": chosen}
         rows[forced][spec.name] = command_summary(rescore(full, -math.inf)) | {
-            "threshold": -math.inf
+            "threshold": -math.inf,
+            "scores": _score_record(full, spec),
         }
     if sphinx is None:
         return rows
@@ -574,6 +575,23 @@ def _outcome_record(run: CommandRun, spec: ListSpec) -> dict[str, str | None]:
     for category, clips in spec.outside.items():
         for clip, outcome in zip(clips, run.outside[category], strict=True):
             record[f"{category}:{clip.id}"] = outcome.command
+    return record
+
+
+def _score_record(run: CommandRun, spec: ListSpec) -> dict[str, dict[str, Any]]:
+    """Clip id -> its reference (None out of the list), top phrase and full statistic, so a
+    saved report can be decided again at any threshold (e.g. one chosen on another speaker)."""
+    record: dict[str, dict[str, Any]] = {
+        c.id: {"text": c.text, "best": o.best, "score": o.score}
+        for c, o in zip(spec.inside, run.inside, strict=True)
+    }
+    for category, clips in spec.outside.items():
+        for clip, outcome in zip(clips, run.outside[category], strict=True):
+            record[f"{category}:{clip.id}"] = {
+                "text": None,
+                "best": outcome.best,
+                "score": outcome.score,
+            }
     return record
 
 

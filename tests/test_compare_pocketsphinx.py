@@ -350,6 +350,23 @@ def test_main_end_to_end_without_pocketsphinx(
     assert forced["false_reject"] == 0.0 and forced["false_accept_noise"] == 1.0
     assert forced["accuracy"] >= words["accuracy"]
     assert forced["threshold"] == "-inf"  # JSON has no infinity
+    # Its per-clip statistics decide every clip again at any threshold: at the default one they
+    # give back the default row.
+    for name, row in report["commands"]["speechrnn (no rejection)"].items():
+        scores, default_row = row["scores"], report["commands"][default][name]
+        categories = [key[2:] for key in row if key.startswith("n_") and row[key]]
+        assert len(scores) == row["in_list"] + sum(row[f"n_{c}"] for c in categories)
+        accepted = {
+            key: clip["best"]
+            for key, clip in scores.items()
+            if clip["score"] is not None and clip["score"] >= DEFAULT_COMMAND_THRESHOLD
+        }
+        inside = {key: clip["text"] for key, clip in scores.items() if clip["text"] is not None}
+        right = sum(accepted.get(key) == text for key, text in inside.items())
+        assert right / len(inside) == pytest.approx(default_row["accuracy"])
+        false_accepts = sum(key in accepted for key in scores if key not in inside)
+        expected = sum(default_row[f"false_accept_{c}"] * default_row[f"n_{c}"] for c in categories)
+        assert false_accepts == round(expected)
     # A saved report renders as the same tables a run prints, the forced-choice row included.
     saved = tmp_path / "report.json"
     saved.write_text(json.dumps(report))
