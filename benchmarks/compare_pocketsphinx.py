@@ -82,6 +82,7 @@ KWS_THRESHOLDS = (1e-40, 1e-30, 1e-20, 1e-10, 1e-5, 1e-1, 1e2, 1e5, 1e10)
 KWS_DEFAULT_THRESHOLD = 1e-30
 # speechrnn thresholds tried for its oracle row (its statistic is a log-probability <= 0).
 SPEECHRNN_THRESHOLDS = tuple(-x / 10 for x in range(0, 61))
+FORCED_ROW = "speechrnn (no rejection)"  # its cells keep every clip's statistic ("scores")
 
 
 def log(message: str) -> None:
@@ -488,7 +489,7 @@ def command_rows(
     rows: dict[str, dict[str, Any]] = {}
     default = f"speechrnn (threshold {speech.threshold:g})"
     oracle = "speechrnn (oracle threshold)"
-    forced = "speechrnn (no rejection)"
+    forced = FORCED_ROW
     rows[default], rows[oracle], rows[forced] = {}, {}, {}
     for spec in specs:
         log(f"speechrnn: {spec.name} list")
@@ -690,6 +691,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines += _pooled_table(report, others, "Real single words, testdata and Asterisk")
         lines += _pooled_table(report, toys, "Real single words, KTuberling")
     lines += _pooled_table(report, words, "All real single words")
+    lines += _voice_out_table(report, words)
     lines.append("")
     lines.append(
         "FA = false accepts (share of clips that should be rejected but got a command). Oracle "
@@ -726,6 +728,104 @@ def _pooled_table(report: dict[str, Any], names: Sequence[str], title: str) -> l
             f"| {outside} | {_pct(accepted / outside if outside else math.nan)} "
             f"| {_ratio(seconds / audio if audio else math.nan)} |"
         )
+    return lines
+
+
+def _voice(name: str) -> str:
+    """The real voice a single-word list was recorded by."""
+    if name.startswith("ktuberling_"):
+        return "KTuberling"
+    return "Asterisk" if name.startswith("asterisk_") else "testdata"
+
+
+def decide_scores(cells: Sequence[dict[str, Any]], threshold: float) -> tuple[int, int, int, int]:
+    """Saved per-clip statistics decided at ``threshold``, pooled over lists.
+
+    Args:
+        cells: Forced-choice cells of a report (their ``scores``).
+        threshold: Accept a clip's top phrase iff its statistic is >= this.
+
+    Returns:
+        (right in-list words, in-list words, accepted out-of-list words, out-of-list words);
+        silence and noise clips are left out, as in the pooled tables.
+    """
+    right = inside = accepted = outside = 0
+    for cell in cells:
+        for key, clip in cell["scores"].items():
+            accept = clip["score"] is not None and clip["score"] >= threshold
+            if clip["text"] is not None:
+                inside += 1
+                right += accept and clip["best"] == clip["text"]
+            elif key.startswith("out_of_list:"):
+                outside += 1
+                accepted += accept
+    return right, inside, accepted, outside
+
+
+def voice_out_thresholds(
+    report: dict[str, Any], names: Sequence[str]
+) -> list[tuple[str, float, tuple[int, int, int, int]]]:
+    """Each real voice decided at one threshold chosen on the other voices' lists.
+
+    The threshold maximizes pooled accuracy minus pooled false-accept rate over the other voices
+    (ties: the strictest), as the oracle does per list, but never sees the voice it is used on:
+    what a threshold calibrated on real speech would give a new speaker.
+
+    Args:
+        report: A report whose forced-choice row keeps per-clip statistics.
+        names: The single-word lists to use.
+
+    Returns:
+        (voice, threshold, :func:`decide_scores` of its lists) per voice; empty when the report
+        has no statistics or fewer than two voices.
+    """
+    forced = report["commands"].get(FORCED_ROW, {})
+    if not names or any("scores" not in forced.get(name, {}) for name in names):
+        return []
+    voices = sorted({_voice(name) for name in names})
+    if len(voices) < 2:
+        return []
+    results = []
+    for voice in voices:
+        rest = [forced[name] for name in names if _voice(name) != voice]
+
+        def objective(threshold: float, rest: list[dict[str, Any]] = rest) -> tuple[float, float]:
+            right, inside, accepted, outside = decide_scores(rest, threshold)
+            score = right / max(1, inside) - accepted / max(1, outside)
+            return round(score, 9), threshold
+
+        chosen = max(SPEECHRNN_THRESHOLDS, key=objective)
+        held = [forced[name] for name in names if _voice(name) == voice]
+        results.append((voice, chosen, decide_scores(held, chosen)))
+    return results
+
+
+def _voice_out_table(report: dict[str, Any], names: Sequence[str]) -> list[str]:
+    """The table of :func:`voice_out_thresholds` (nothing for reports without statistics)."""
+    results = voice_out_thresholds(report, names)
+    if not results:
+        return []
+    lines = [
+        "",
+        "**speechrnn, each real voice at a threshold chosen on the other voices' lists** "
+        "(accuracy minus FA, pooled)",
+        "",
+        "| voice | threshold | in-list words | accuracy | out-of-list words | FA |",
+        "|---|---|---|---|---|---|",
+    ]
+    totals = [0, 0, 0, 0]
+    for voice, threshold, counts in results:
+        right, inside, accepted, outside = counts
+        totals = [a + b for a, b in zip(totals, counts, strict=True)]
+        lines.append(
+            f"| {voice} | {_threshold(threshold)} | {inside} | {_pct(right / max(1, inside))} "
+            f"| {outside} | {_pct(accepted / max(1, outside))} |"
+        )
+    right, inside, accepted, outside = totals
+    lines.append(
+        f"| all | - | {inside} | {_pct(right / max(1, inside))} | {outside} "
+        f"| {_pct(accepted / max(1, outside))} |"
+    )
     return lines
 
 

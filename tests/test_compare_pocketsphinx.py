@@ -12,6 +12,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -267,6 +268,30 @@ def test_thresholds_redecide_scored_outcomes() -> None:
     assert summary["n_noise"] == 1
 
 
+def test_each_voice_is_decided_at_a_threshold_chosen_on_the_others() -> None:
+    def clip(text: str | None, best: str, score: float) -> dict[str, Any]:
+        return {"text": text, "best": best, "score": score}
+
+    testdata = {
+        "a": clip("one", "one", -1.0),
+        "b": clip("two", "two", -2.0),
+        "out_of_list:x": clip(None, "one", -1.5),
+        "silence:s": clip(None, "one", -0.1),  # left out, as in the pooled tables
+    }
+    asterisk = {"c": clip("ten", "ten", -0.5), "out_of_list:y": clip(None, "ten", -3.0)}
+    forced = {"words": {"scores": testdata}, "asterisk_words": {"scores": asterisk}}
+    report = {"commands": {compare.FORCED_ROW: forced}}
+    # On the testdata list, -1.0 to -1.4 take "one" and nothing out of the list (1/2 - 0); the
+    # strictest wins. On Asterisk's, -0.5 takes "ten" and leaves the out-of-list word.
+    assert compare.voice_out_thresholds(report, ["words", "asterisk_words"]) == [
+        ("Asterisk", -1.0, (1, 1, 0, 1)),
+        ("testdata", -0.5, (0, 2, 0, 1)),
+    ]
+    assert compare.voice_out_thresholds(report, ["words"]) == []  # one voice: no other to use
+    del forced["words"]["scores"]  # a report saved before the statistics were kept
+    assert compare.voice_out_thresholds(report, ["words", "asterisk_words"]) == []
+
+
 def test_spoken_forms_of_abbreviations() -> None:
     assert compare.spoken("And Mr John") == "and mister john"
 
@@ -381,6 +406,15 @@ def test_main_end_to_end_without_pocketsphinx(
     assert "| speechrnn (no rejection) | 11 | " in toy_table.split("**")[0]
     pooled = rendered.split("**All real single words**")[1]
     assert "| speechrnn (no rejection) | 21 | " in pooled
+    # Each voice at a threshold chosen on the others: 6 testdata, 4 Asterisk, 11 KTuberling.
+    voices = pooled.split("at a threshold chosen on the other voices' lists**")[1]
+    rows = [line.split(" | ") for line in voices.splitlines() if line.startswith("| ")]
+    assert [(row[0], row[2]) for row in rows[1:]] == [
+        ("| Asterisk", "4"),
+        ("| KTuberling", "11"),
+        ("| testdata", "6"),
+        ("| all", "21"),
+    ]
     assert compare.main(argv) == 0
     printed = capsys.readouterr().out
     assert "| speechrnn |" in printed
