@@ -14,8 +14,8 @@ the candidate state, with the update gate biased shut (``z`` about 0.02) so each
 the new candidate, not the old state. The outputs are then ``tanh(scale * x_hat)`` up to small
 random terms (``x_hat`` the normalized activations); ``tanh`` is nearly linear at that scale, and
 the new LayerNorm takes the last one's gain and bias, so the layer hands the output layer roughly
-what it used to get. The small random terms (weights drawn
-uniformly from ``+-noise / sqrt(hidden)``) break the symmetry, so the units can specialize.
+what it used to get. The small random terms (weights drawn uniformly from
+``+-noise / sqrt(hidden)``) break the symmetry, so the units can specialize.
 
 The output is a training-format checkpoint (float32) for ``train.init``; the run's ``[model]``
 section must say the grown ``num_layers``. Exit code 2 with a one-line error on unreadable input.
