@@ -55,7 +55,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -570,30 +570,29 @@ def _details(run: CommandRun, spec: ListSpec) -> dict[str, Any]:
     return details
 
 
-def _outcome_record(run: CommandRun, spec: ListSpec) -> dict[str, str | None]:
-    """Clip id -> accepted phrase, for the JSON report."""
-    record = {c.id: o.command for c, o in zip(spec.inside, run.inside, strict=True)}
+def _keyed_outcomes(
+    run: CommandRun, spec: ListSpec
+) -> Iterator[tuple[str, str | None, CommandOutcome]]:
+    """(report key, reference or None out of the list, outcome) of every clip of a list."""
+    for clip, outcome in zip(spec.inside, run.inside, strict=True):
+        yield clip.id, clip.text, outcome
     for category, clips in spec.outside.items():
         for clip, outcome in zip(clips, run.outside[category], strict=True):
-            record[f"{category}:{clip.id}"] = outcome.command
-    return record
+            yield f"{category}:{clip.id}", None, outcome
+
+
+def _outcome_record(run: CommandRun, spec: ListSpec) -> dict[str, str | None]:
+    """Clip id -> accepted phrase, for the JSON report."""
+    return {key: outcome.command for key, _, outcome in _keyed_outcomes(run, spec)}
 
 
 def _score_record(run: CommandRun, spec: ListSpec) -> dict[str, dict[str, Any]]:
     """Clip id -> its reference (None out of the list), top phrase and full statistic, so a
     saved report can be decided again at any threshold (e.g. one chosen on another speaker)."""
-    record: dict[str, dict[str, Any]] = {
-        c.id: {"text": c.text, "best": o.best, "score": o.score}
-        for c, o in zip(spec.inside, run.inside, strict=True)
+    return {
+        key: {"text": text, "best": outcome.best, "score": outcome.score}
+        for key, text, outcome in _keyed_outcomes(run, spec)
     }
-    for category, clips in spec.outside.items():
-        for clip, outcome in zip(clips, run.outside[category], strict=True):
-            record[f"{category}:{clip.id}"] = {
-                "text": None,
-                "best": outcome.best,
-                "score": outcome.score,
-            }
-    return record
 
 
 # --- synthetic voices ----------------------------------------------------------------------------
