@@ -737,28 +737,33 @@ def _voice(name: str) -> str:
     return "Asterisk" if name.startswith("asterisk_") else "testdata"
 
 
-def decide_scores(cells: Sequence[dict[str, Any]], threshold: float) -> tuple[int, int, int, int]:
-    """Saved per-clip statistics decided at ``threshold``, pooled over lists.
+def saved_run(cells: Sequence[dict[str, Any]]) -> CommandRun:
+    """The single words of saved forced-choice cells as one undecided run, pooled over lists.
 
     Args:
         cells: Forced-choice cells of a report (their ``scores``).
-        threshold: Accept a clip's top phrase iff its statistic is >= this.
 
     Returns:
-        (right in-list words, in-list words, accepted out-of-list words, out-of-list words);
-        silence and noise clips are left out, as in the pooled tables.
+        A run (no timings) to :func:`rescore` at any threshold: in-list words and the
+        out-of-list words; silence and noise clips are left out, as in the pooled tables.
     """
-    right = inside = accepted = outside = 0
+    run = CommandRun(outside={"out_of_list": []})
     for cell in cells:
         for key, clip in cell["scores"].items():
-            accept = clip["score"] is not None and clip["score"] >= threshold
+            outcome = CommandOutcome(clip["best"], clip["best"], clip["score"])
             if clip["text"] is not None:
-                inside += 1
-                right += accept and clip["best"] == clip["text"]
+                run.inside.append(outcome)
+                run.inside_refs.append(clip["text"])
             elif key.startswith("out_of_list:"):
-                outside += 1
-                accepted += accept
-    return right, inside, accepted, outside
+                run.outside["out_of_list"].append(outcome)
+    return run
+
+
+def _word_counts(run: CommandRun) -> tuple[int, int, int, int]:
+    """(right in-list words, in-list words, accepted out-of-list words, out-of-list words)."""
+    right = sum(o.command == r for o, r in zip(run.inside, run.inside_refs, strict=True))
+    outside = run.outside["out_of_list"]
+    return right, len(run.inside), sum(o.command is not None for o in outside), len(outside)
 
 
 def voice_out_thresholds(
@@ -766,17 +771,18 @@ def voice_out_thresholds(
 ) -> list[tuple[str, float, tuple[int, int, int, int]]]:
     """Each real voice decided at one threshold chosen on the other voices' lists.
 
-    The threshold maximizes pooled accuracy minus pooled false-accept rate over the other voices
-    (ties: the strictest), as the oracle does per list, but never sees the voice it is used on:
-    what a threshold calibrated on real speech would give a new speaker.
+    The threshold is the one :func:`pick_threshold` takes for the other voices' words pooled
+    (accuracy minus false-accept rate, ties to the strictest), as the oracle does per list, but
+    it never sees the voice it is used on: what a threshold calibrated on real speech would give
+    a new speaker.
 
     Args:
         report: A report whose forced-choice row keeps per-clip statistics.
         names: The single-word lists to use.
 
     Returns:
-        (voice, threshold, :func:`decide_scores` of its lists) per voice; empty when the report
-        has no statistics or fewer than two voices.
+        (voice, threshold, :func:`_word_counts` of its lists at it) per voice; empty when the
+        report has no statistics or fewer than two voices.
     """
     forced = report["commands"].get(FORCED_ROW, {})
     if not names or any("scores" not in forced.get(name, {}) for name in names):
@@ -786,16 +792,10 @@ def voice_out_thresholds(
         return []
     results = []
     for voice in voices:
-        rest = [forced[name] for name in names if _voice(name) != voice]
-
-        def objective(threshold: float, rest: list[dict[str, Any]] = rest) -> tuple[float, float]:
-            right, inside, accepted, outside = decide_scores(rest, threshold)
-            score = right / max(1, inside) - accepted / max(1, outside)
-            return round(score, 9), threshold
-
-        chosen = max(SPEECHRNN_THRESHOLDS, key=objective)
-        held = [forced[name] for name in names if _voice(name) == voice]
-        results.append((voice, chosen, decide_scores(held, chosen)))
+        rest = saved_run([forced[name] for name in names if _voice(name) != voice])
+        chosen = pick_threshold({t: rescore(rest, t) for t in SPEECHRNN_THRESHOLDS})
+        held = saved_run([forced[name] for name in names if _voice(name) == voice])
+        results.append((voice, chosen, _word_counts(rescore(held, chosen))))
     return results
 
 
