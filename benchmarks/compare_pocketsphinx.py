@@ -8,7 +8,10 @@ generated noise. A second real speaker comes from Debian's Asterisk prompts (see
 same word list and against the NATO alphabet, and her sentences for open vocabulary. A third
 real voice comes from Debian's KTuberling game data (see ``ktuberling_words.py``;
 ``--skip-ktuberling`` leaves it out): the object names of each playground as a command list, the
-other playgrounds' names as out-of-list words. Optionally (``--synthetic-dev``) the held-out
+other playgrounds' names as out-of-list words. A fourth source is Debian's KLettres game data (see
+``klettres_sounds.py``; ``--skip-klettres`` leaves it out): two more speakers, each saying the
+letters of the alphabet and a few short words, as a list of the letters and a list of the words,
+each list's out-of-list speech the other's clips. Optionally (``--synthetic-dev``) the held-out
 synthetic voices too, clean and through a telephone band.
 
 How each system is run:
@@ -40,7 +43,8 @@ recognizer from files already on disk, after imports.
 
     .venv/bin/python benchmarks/compare_pocketsphinx.py [--model PATH] [--json]
         [--testdata .../pocketsphinx/test/data] [--asterisk-data FOLDER | --skip-asterisk]
-        [--ktuberling-data FOLDER | --skip-ktuberling] [--synthetic-dev DATA/dev.jsonl]
+        [--ktuberling-data FOLDER | --skip-ktuberling] [--klettres-data FOLDER | --skip-klettres]
+        [--synthetic-dev DATA/dev.jsonl]
 
 Run it alone on the machine: timings taken beside another job are worthless.
 """
@@ -62,11 +66,13 @@ from pathlib import Path
 from typing import Any
 
 import asterisk_prompts
+import klettres_sounds
 import ktuberling_words
 import numpy as np
 import real_speech
 import torch
 from asterisk_prompts import PromptSets
+from klettres_sounds import SoundLists
 from ktuberling_words import WordLists
 from real_speech import MIN_OUT_OF_LIST_LETTERS, RATE, Clip, EvaluationSets
 
@@ -83,6 +89,7 @@ KWS_DEFAULT_THRESHOLD = 1e-30
 # speechrnn thresholds tried for its oracle row (its statistic is a log-probability <= 0).
 SPEECHRNN_THRESHOLDS = tuple(-x / 10 for x in range(0, 61))
 FORCED_ROW = "speechrnn (no rejection)"  # its cells keep every clip's statistic ("scores")
+FIRST_VOICES = ("testdata", "Asterisk")  # pooled in one table (see markdown)
 
 
 def log(message: str) -> None:
@@ -418,7 +425,10 @@ class ListSpec:
 
 
 def list_specs(
-    sets: EvaluationSets, prompts: PromptSets | None = None, toys: WordLists | None = None
+    sets: EvaluationSets,
+    prompts: PromptSets | None = None,
+    toys: WordLists | None = None,
+    letters: SoundLists | None = None,
 ) -> list[ListSpec]:
     """Every command list with its in-list and reject clips.
 
@@ -428,6 +438,9 @@ def list_specs(
     - ``asterisk_nato``: the NATO alphabet, on the same prompts;
     - ``ktuberling_PLAYGROUND`` (with ``toys``): one list per KTuberling playground, its
       object names in the list, the other playgrounds' names (three letters or more) out of it;
+    - ``klettres_letters`` and ``klettres_words`` (with ``letters``): the alphabet, on the
+      KLettres speakers' letters, with their words out of the list; and their words, with their
+      letters out of the list (each said alone, so short ones count too);
     - ``phrases``: whole utterances of pocketsphinx-testdata.
 
     Silence and noise are reject clips of every list.
@@ -462,6 +475,28 @@ def list_specs(
                     word_list.commands,
                     list(word_list.clips),
                     {"out_of_list": outside} | rejects,
+                )
+            )
+    if letters is not None:
+        for name, title, commands, inside, outside in (
+            (
+                "klettres_letters",
+                "KLettres (two speakers), the alphabet",
+                letters.letter_commands,
+                letters.letters,
+                letters.words,
+            ),
+            (
+                "klettres_words",
+                "KLettres (two speakers), their words",
+                letters.word_commands,
+                letters.words,
+                letters.letters,
+            ),
+        ):
+            specs.append(
+                ListSpec(
+                    name, title, commands, list(inside), {"out_of_list": list(outside)} | rejects
                 )
             )
     specs.append(
@@ -661,6 +696,11 @@ def markdown(report: dict[str, Any]) -> str:
             f" KTuberling (a third real voice): {sets['ktuberling_words']} object names in "
             f"{sets['ktuberling_lists']} lists."
         )
+    if sets.get("klettres_letters"):
+        lines[-1] += (
+            f" KLettres (two more real speakers): {sets['klettres_letters']} letters and "
+            f"{sets['klettres_words']} words."
+        )
     if sets.get("synthetic"):
         lines[-1] += f" Synthetic held-out voices: {sets['synthetic']} clips."
     lines += _open_table(report)
@@ -684,11 +724,16 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {_threshold(cell.get('threshold', '-'))} | {_ratio(cell['rtf'])} |"
             )
     words = [name for name, about in lists.items() if about.get("single_words")]
-    toys = [name for name in words if name.startswith("ktuberling_")]
-    if toys:
-        others = [name for name in words if name not in toys]
-        lines += _pooled_table(report, others, "Real single words, testdata and Asterisk")
-        lines += _pooled_table(report, toys, "Real single words, KTuberling")
+    # The first two voices' lists are pooled together, as before the later voices came.
+    groups: dict[str, list[str]] = {}
+    for name in words:
+        voice = _voice(name)
+        groups.setdefault("testdata and Asterisk" if voice in FIRST_VOICES else voice, []).append(
+            name
+        )
+    if len(groups) > 1:
+        for title, names in groups.items():
+            lines += _pooled_table(report, names, f"Real single words, {title}")
     lines += _pooled_table(report, words, "All real single words")
     lines += _voice_out_table(report, words)
     lines.append("")
@@ -734,6 +779,8 @@ def _voice(name: str) -> str:
     """The real voice a single-word list was recorded by."""
     if name.startswith("ktuberling_"):
         return "KTuberling"
+    if name.startswith("klettres_"):
+        return "KLettres"
     return "Asterisk" if name.startswith("asterisk_") else "testdata"
 
 
@@ -908,6 +955,12 @@ def _toy_summary(toys: WordLists | None) -> dict[str, Any]:
     return {"ktuberling_words": len(toys.clips), "ktuberling_lists": len(toys.lists)}
 
 
+def _letter_summary(letters: SoundLists | None) -> dict[str, Any]:
+    if letters is None:
+        return {}
+    return {"klettres_letters": len(letters.letters), "klettres_words": len(letters.words)}
+
+
 def _finite(value: Any) -> Any:
     """JSON has no NaN or infinity: None for NaN, "inf" / "-inf" for the infinities."""
     if isinstance(value, float) and math.isnan(value):
@@ -962,6 +1015,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for source, packages, what in (
         ("asterisk", "the Asterisk prompt packages were", "the Asterisk prompts"),
         ("ktuberling", "the ktuberling-data package was", "the KTuberling object names"),
+        ("klettres", "the klettres-data package was", "the KLettres letters and words"),
     ):
         parser.add_argument(
             f"--{source}-data",
@@ -1003,6 +1057,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             root = ktuberling_words.fetch_words(root=args.ktuberling_data)
             log(f"ktuberling: {root}")
             toys = ktuberling_words.build_word_lists(root)
+        letters = None
+        if not args.skip_klettres:
+            root = klettres_sounds.fetch_sounds(root=args.klettres_data)
+            log(f"klettres: {root}")
+            letters = klettres_sounds.build_sound_lists(root)
     except real_speech.TestDataError as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -1018,6 +1077,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sets.notes.extend(prompts.notes)
     if toys is not None:
         sets.notes.extend(toys.notes)
+    if letters is not None:
+        sets.notes.extend(letters.notes)
     if args.dump_clips:
         for name in (
             "open_vocabulary",
@@ -1034,7 +1095,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             real_speech.save_clips(args.dump_clips, prompts.open_vocabulary, "asterisk_open")
         if toys is not None:
             real_speech.save_clips(args.dump_clips, toys.clips, "ktuberling_words")
-    specs = list_specs(sets, prompts, toys)
+        if letters is not None:
+            real_speech.save_clips(args.dump_clips, letters.letters, "klettres_letters")
+            real_speech.save_clips(args.dump_clips, letters.words, "klettres_words")
+    specs = list_specs(sets, prompts, toys, letters)
     if sphinx is not None:
         try:  # before anything is measured
             for spec in specs:
@@ -1063,6 +1127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sets": sets.summary()
         | _prompt_summary(prompts)
         | _toy_summary(toys)
+        | _letter_summary(letters)
         | {"synthetic": len(synthetic[0]) if synthetic else 0},
         "systems": {},
         "open": {},

@@ -30,6 +30,7 @@ import compare_pocketsphinx as compare  # noqa: E402
 import real_speech  # noqa: E402
 from real_speech import RATE, Clip  # noqa: E402
 from test_asterisk_prompts import make_prompts  # noqa: E402
+from test_klettres_sounds import make_klettres  # noqa: E402
 from test_ktuberling_words import make_ktuberling  # noqa: E402
 
 CARDS_GRAM = """#JSGF v1.0;
@@ -330,6 +331,8 @@ def test_main_end_to_end_without_pocketsphinx(
         str(make_prompts(tmp_path / "asterisk")),
         "--ktuberling-data",
         str(make_ktuberling(tmp_path / "ktuberling")),
+        "--klettres-data",
+        str(make_klettres(tmp_path / "klettres")),
         "--synthetic-dev",
         str(manifest),
     ]
@@ -347,8 +350,17 @@ def test_main_end_to_end_without_pocketsphinx(
         "ktuberling_moon",
         "ktuberling_train_valley",
     ]
-    assert list(report["lists"]) == ["words", "asterisk_words", "asterisk_nato", *toys, "phrases"]
+    letters = ["klettres_letters", "klettres_words"]
+    assert list(report["lists"]) == [
+        "words",
+        "asterisk_words",
+        "asterisk_nato",
+        *toys,
+        *letters,
+        "phrases",
+    ]
     assert report["sets"]["ktuberling_words"] == 11 and report["sets"]["ktuberling_lists"] == 4
+    assert report["sets"]["klettres_letters"] == 4 and report["sets"]["klettres_words"] == 4
     open_scores = report["open"]["speechrnn"]
     # The tiny model learned these very clips: clean synthetic speech is transcribed exactly.
     assert open_scores["synthetic_clean"]["wer"] == 0.0
@@ -369,6 +381,12 @@ def test_main_end_to_end_without_pocketsphinx(
     # more are not: of the 11 recordings, egypt has 4 and the others' 7 are all long enough.
     egypt = report["commands"][default]["ktuberling_egypt"]
     assert egypt["in_list"] == 4 and egypt["n_out_of_list"] == 7
+    # KLettres: the letters in one list with the words (short ones too) out of it, and the other
+    # way round; silence and noise go with both.
+    for name, commands in (("klettres_letters", "2 phrases"), ("klettres_words", "3 phrases")):
+        row = report["commands"][default][name]
+        assert row["in_list"] == 4 and row["n_out_of_list"] == 4 and row["n_noise"] == 6
+        assert report["lists"][name]["size"].startswith(commands)
     # With no rejection every clip gets a phrase: nothing in-list is rejected, everything out of
     # the list is accepted, and accuracy is at least the default threshold's.
     forced = report["commands"]["speechrnn (no rejection)"]["words"]
@@ -399,21 +417,25 @@ def test_main_end_to_end_without_pocketsphinx(
     rendered = capsys.readouterr().out
     assert "| speechrnn (no rejection) | " in rendered and "| -inf | " in rendered
     # The pooled single-word tables count every list but the phrases: 6 + 2 + 2 in-list words
-    # from testdata and Asterisk, 11 from KTuberling.
+    # from testdata and Asterisk, 11 from KTuberling, 4 + 4 from KLettres.
     earlier = rendered.split("**Real single words, testdata and Asterisk**")[1]
     assert "| speechrnn (no rejection) | 10 | " in earlier.split("**")[0]
     toy_table = rendered.split("**Real single words, KTuberling**")[1]
     assert "| speechrnn (no rejection) | 11 | " in toy_table.split("**")[0]
+    letter_table = rendered.split("**Real single words, KLettres**")[1]
+    assert "| speechrnn (no rejection) | 8 | " in letter_table.split("**")[0]
     pooled = rendered.split("**All real single words**")[1]
-    assert "| speechrnn (no rejection) | 21 | " in pooled
-    # Each voice at a threshold chosen on the others: 6 testdata, 4 Asterisk, 11 KTuberling.
+    assert "| speechrnn (no rejection) | 29 | " in pooled
+    # Each voice at a threshold chosen on the others: 6 testdata, 4 Asterisk, 11 KTuberling,
+    # 8 KLettres.
     voices = pooled.split("at a threshold chosen on the other voices' lists**")[1]
     rows = [line.split(" | ") for line in voices.splitlines() if line.startswith("| ")]
     assert [(row[0], row[2]) for row in rows[1:]] == [
         ("| Asterisk", "4"),
+        ("| KLettres", "8"),
         ("| KTuberling", "11"),
         ("| testdata", "6"),
-        ("| all", "21"),
+        ("| all", "29"),
     ]
     assert compare.main(argv) == 0
     printed = capsys.readouterr().out
