@@ -26,10 +26,8 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from real_speech import RATE, Clip, TestDataError, default_cache_dir, find_or_extract
+from real_speech import Clip, TestDataError, default_cache_dir, find_or_extract, read_clip
 
-from speechrnn.audio import AudioError, load_audio
 from speechrnn.tokenizer import normalize_text
 
 PACKAGE = "klettres-data"
@@ -65,18 +63,10 @@ def _looks_like_sounds(root: Path) -> bool:
 
 
 def fetch_sounds(cache_dir: Path | None = None, root: Path | None = None) -> Path:
-    """The folder holding the package's ``usr/share/klettres`` tree, extracted when needed.
-
-    Looked for in order: ``root`` (a folder the package was extracted into), the installed
-    package (``/``), the cache (complete when its marker exists); otherwise the package is
-    downloaded and extracted into the cache.
-
-    Args:
-        cache_dir: Where to extract (default ``~/.cache/speechrnn/klettres-data``).
-        root: An extraction folder.
-
-    Returns:
-        The folder (``DATA_SUBDIR`` is below it).
+    """The folder holding the package's ``usr/share/klettres`` tree: ``root`` when given, else
+    the installed package, else the cache (``~/.cache/speechrnn/klettres-data`` unless
+    ``cache_dir``), where the package is extracted when needed (see
+    :func:`real_speech.find_or_extract`).
 
     Raises:
         TestDataError: ``root`` lacks the files, or the download failed.
@@ -116,20 +106,6 @@ def parse_sounds(text: str) -> tuple[dict[str, str], dict[str, str]]:
     return alphabet, syllables
 
 
-def read_clip(path: Path, clip_id: str, text: str) -> Clip:
-    """A recording as a 16 kHz int16 mono clip.
-
-    Raises:
-        TestDataError: It cannot be decoded.
-    """
-    try:
-        waveform = load_audio(path, RATE)
-    except (AudioError, OSError) as problem:
-        raise TestDataError(f"{path}: {problem}") from problem
-    samples = np.round(waveform.clamp(-1.0, 32767 / 32768).numpy() * 32768.0).astype(np.int16)
-    return Clip(clip_id, samples, text, SOURCE)
-
-
 def build_sound_lists(root: Path) -> SoundLists:
     """Both speakers' letters and words (see the module docstring).
 
@@ -161,5 +137,6 @@ def build_sound_lists(root: Path) -> SoundLists:
                 if not path.is_file():
                     lists.notes.append(f"klettres: {file} is listed but missing")
                     continue
-                target.append(read_clip(path, f"{SOURCE}-{language}-{kind}-{text}", text))
+                clip_id = f"{SOURCE}-{language}-{kind}-{text}"
+                target.append(read_clip(path, clip_id, text, SOURCE))
     return lists

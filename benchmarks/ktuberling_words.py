@@ -25,10 +25,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from real_speech import RATE, Clip, TestDataError, default_cache_dir, find_or_extract
+from real_speech import Clip, default_cache_dir, find_or_extract, read_clip
 
-from speechrnn.audio import AudioError, load_audio
 from speechrnn.tokenizer import normalize_text
 
 PACKAGE = "ktuberling-data"
@@ -159,20 +157,6 @@ def merge_playgrounds(playgrounds: dict[str, set[str]]) -> list[tuple[str, set[s
     return sorted(("+".join(sorted(names)), sounds) for names, sounds in groups)
 
 
-def read_clip(path: Path, clip_id: str, text: str) -> Clip:
-    """A recording as a 16 kHz int16 clip.
-
-    Raises:
-        TestDataError: It cannot be decoded.
-    """
-    try:
-        waveform = load_audio(path, RATE)
-    except (AudioError, OSError) as problem:
-        raise TestDataError(f"{path}: {problem}") from problem
-    samples = np.round(waveform.clamp(-1.0, 32767 / 32768).numpy() * 32768.0).astype(np.int16)
-    return Clip(clip_id, samples, text, SOURCE)
-
-
 def build_word_lists(root: Path) -> WordLists:
     """The command lists and their recordings (see the module docstring).
 
@@ -206,7 +190,7 @@ def build_word_lists(root: Path) -> WordLists:
             if not path.is_file():
                 notes.append(f"ktuberling: {files[sound]} is listed but missing")
                 continue
-            clips.append(read_clip(path, f"{SOURCE}-{sound}", spoken[sound]))
+            clips.append(read_clip(path, f"{SOURCE}-{sound}", spoken[sound], SOURCE))
         if clips:
             lists.append(WordList(name, tuple(sorted({c.text for c in clips})), clips))
     return WordLists(lists, notes)

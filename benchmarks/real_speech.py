@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from speechrnn.audio import AudioError, load_audio
+
 RATE = 16000  # every clip of the package is 16 kHz, 16-bit mono
 PACKAGE = "pocketsphinx-testdata"
 DATA_SUBDIR = Path("usr/share/pocketsphinx/test/data")  # inside the package
@@ -336,6 +338,20 @@ def read_pcm(path: Path) -> np.ndarray:
     if rate != RATE or samples.ndim != 1:
         raise TestDataError(f"{path}: expected 16 kHz mono, got {rate} Hz, shape {samples.shape}")
     return np.asarray(samples, dtype=np.int16)
+
+
+def read_clip(path: Path, clip_id: str, text: str, source: str) -> Clip:
+    """A recording in any format speechrnn reads, as a 16 kHz int16 mono clip.
+
+    Raises:
+        TestDataError: It cannot be decoded.
+    """
+    try:
+        waveform = load_audio(path, RATE)
+    except (AudioError, OSError) as problem:
+        raise TestDataError(f"{path}: {problem}") from problem
+    samples = np.round(waveform.clamp(-1.0, 32767 / 32768).numpy() * 32768.0).astype(np.int16)
+    return Clip(clip_id, samples, text, source)
 
 
 def frame_energy_db(samples: np.ndarray) -> np.ndarray:
