@@ -39,18 +39,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch
-from real_speech import RATE, Clip, TestDataError, default_cache_dir, find_or_extract
+from real_speech import RATE, Clip, TestDataError, default_cache_dir, find_or_extract, to_float
 
 from speechrnn.audio import pad_margins, save_audio
 from speechrnn.data import Utterance, write_manifest
 from speechrnn.tokenizer import normalize_text
+from speechrnn.transcribe import MARGIN_SECONDS
 
 PACKAGES = ("asterisk-core-sounds-en", "asterisk-core-sounds-en-g722")
 SOUNDS_SUBDIR = Path("usr/share/asterisk/sounds/en_US_f_Allison")
 TEXTS_SUBPATH = Path("usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
 SOURCE = "asterisk"
-MARGIN_SECONDS = 0.16  # what every clip of the synthetic corpus has before and after its speech
 NATO_PREFIX = "phonetic/"  # phonetic/a_p .. phonetic/z_p: alpha .. zulu (phonetic/9_p: niner)
 # Prompt texts that the recording does not say word for word.
 _NOT_WORDS = re.compile(r"[0-9\[\]#*@$&/+=%<>{}|~^_\\]")
@@ -186,8 +185,8 @@ def write_training_manifest(clips: list[Clip], out_dir: Path, repeat: int) -> Pa
     (out_dir / "audio").mkdir(parents=True, exist_ok=True)
     written = []
     for clip in clips:
-        waveform = torch.from_numpy(clip.samples.astype(np.float32) / 32768.0)
-        waveform, _ = pad_margins(waveform, RATE, MARGIN_SECONDS)
+        # The margins recognition gives every clip, which the synthetic corpus has too.
+        waveform, _ = pad_margins(to_float(clip.samples), RATE, MARGIN_SECONDS)
         name = f"audio/{clip.id.replace('/', '_')}.flac"
         save_audio(out_dir / name, waveform, RATE)
         category = "word" if len(clip.text.split()) == 1 else "sentence"

@@ -74,7 +74,7 @@ import torch
 from asterisk_prompts import PromptSets
 from klettres_sounds import SoundLists
 from ktuberling_words import WordLists
-from real_speech import MIN_OUT_OF_LIST_LETTERS, RATE, Clip, EvaluationSets
+from real_speech import MIN_OUT_OF_LIST_LETTERS, RATE, Clip, EvaluationSets, to_float
 
 import speechrnn
 from speechrnn.checkpoint import resolve_model_path
@@ -188,11 +188,6 @@ def command_summary(run: CommandRun) -> dict[str, Any]:
 
 
 # --- systems -------------------------------------------------------------------------------------
-
-
-def to_float(samples: np.ndarray) -> torch.Tensor:
-    """int16 PCM -> (samples,) float32 in [-1, 1)."""
-    return torch.from_numpy(samples.astype(np.float32) / 32768.0)
 
 
 class SpeechrnnSystem:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
+import torch
 
 from speechrnn.audio import AudioError, load_audio
 
@@ -338,6 +339,11 @@ def read_pcm(path: Path) -> np.ndarray:
     if rate != RATE or samples.ndim != 1:
         raise TestDataError(f"{path}: expected 16 kHz mono, got {rate} Hz, shape {samples.shape}")
     return np.asarray(samples, dtype=np.int16)
+
+
+def to_float(samples: np.ndarray) -> torch.Tensor:
+    """int16 PCM -> (samples,) float32 in [-1, 1)."""
+    return torch.from_numpy(samples.astype(np.float32) / 32768.0)
 
 
 def read_clip(path: Path, clip_id: str, text: str, source: str) -> Clip:
