@@ -29,7 +29,7 @@ import soundfile
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from speechrnn.audio import AudioError, pad_margins
+from speechrnn.audio import AudioError, fit_margins
 from speechrnn.augmentation import (
     AudioSegment,
     AugmentConfig,
@@ -994,8 +994,8 @@ class SpeechDataset(Dataset[Example]):
         augmenter: Waveform augmentation on the fly (only without a cache).
         spec_config: SpecAugment settings, or None.
         seed: Base seed.
-        margin_seconds: Background each utterance gets before and after its speech where it has
-            less (:func:`~speechrnn.audio.pad_margins`), before any augmentation, so that an
+        margin_seconds: Background each utterance gets before and after its speech, padded or
+            cut to it (:func:`~speechrnn.audio.fit_margins`), before any augmentation, so that an
             evaluation hears clips as ``Recognizer.transcribe`` does; 0 (training) reads them as
             they are. Only without a cache.
 
@@ -1054,7 +1054,7 @@ class SpeechDataset(Dataset[Example]):
             raise DataError(f"{utterance.audio}: {problem}") from None
         if self.margin_seconds > 0:
             rate = self.feature_config.sample_rate
-            waveform, _ = pad_margins(waveform, rate, self.margin_seconds)
+            waveform, _ = fit_margins(waveform, rate, self.margin_seconds)
         if self.augmenter is not None and generator is not None:
             waveform = self.augmenter(waveform, generator)
         with torch.no_grad():

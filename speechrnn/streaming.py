@@ -10,11 +10,11 @@ final will), so the final is ready the moment the endpoint silence has elapsed; 
 instead, the decode is discarded.
 
 Every decision is made on fixed frames of the 16 kHz stream, never on the chunks the caller
-happens to pass, and an utterance's features are computed from its own first sample (kept on the
-feature hop grid), so the final results do not depend on the chunk size and equal
-``Recognizer.transcribe`` of the same span of audio. Memory is bounded whatever the stream's
-length: while nobody speaks only a short pre-roll of audio is kept, and an utterance longer than
-``max_utterance_seconds`` is cut at its quietest recent point and finished.
+happens to pass, and every decode reads the utterance's own samples, its margins fitted as a file
+segment's are (``Recognizer.decode_clip``), so the final results do not depend on the chunk size
+and equal ``Recognizer.transcribe`` of the same span of audio. Memory is bounded whatever the
+stream's length: while nobody speaks only a short pre-roll of audio is kept, and an utterance
+longer than ``max_utterance_seconds`` is cut at its quietest recent point and finished.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import torch
 
 from speechrnn.audio import Resampler, to_mono
 from speechrnn.decoding import CommandDecoder, greedy_decode
-from speechrnn.features import FeatureStream
 from speechrnn.transcribe import Recognizer, Result
 from speechrnn.vad import DEFAULT_VAD, Endpointer, FrameBuffer, VoiceActivityDetector, make_vad
 
@@ -205,9 +204,6 @@ class StreamingRecognizer:
     def _begin_utterance(self, start: int | None) -> None:
         """Set up the state of an utterance starting at sample ``start`` (None: no utterance)."""
         self._utterance_start = start
-        self._feature_stream = FeatureStream(self.recognizer.model.feature_extractor)
-        self._features: list[torch.Tensor] = []
-        self._fed = start or 0  # samples of the utterance given to the feature stream so far
         self._vad_scores: list[tuple[int, float]] = []  # (frame end sample, score)
         self._decodes: deque[list[str]] = deque(maxlen=self.config.stable_decodes)
         self._last_partial = start or 0
@@ -305,39 +301,22 @@ class StreamingRecognizer:
             self._audio = self._audio[keep_from - self._audio_start :].clone()
             self._audio_start = keep_from
 
-    def _utterance_features(self, end: int) -> torch.Tensor:
-        """Features of the current utterance's samples up to ``end``: (frames, num_features)."""
+    def _utterance_audio(self, end: int) -> torch.Tensor:
+        """The current utterance's samples up to ``end``: (samples,)."""
         assert self._utterance_start is not None
-        if end > self._fed:
-            fresh = self._audio[self._fed - self._audio_start : end - self._audio_start]
-            self._features.append(self._feature_stream.process(fresh))
-            self._fed = end
-        if len(self._features) > 1:
-            self._features = [torch.cat(self._features)]
-        features = self._features[0] if self._features else torch.zeros(0)
-        frames = self._feature_config.num_frames(end - self._utterance_start)
-        return features[:frames]
-
-    @torch.inference_mode()
-    def _log_probs(self, features: torch.Tensor) -> torch.Tensor:
-        """(frames, num_features) -> (out_frames, vocab), as the model's own log_probs()."""
-        model = self.recognizer.model
-        if features.shape[0] == 0:
-            return torch.zeros(0, model.config.vocab_size)
-        log_probs, lengths = model(features.unsqueeze(0), torch.tensor([features.shape[0]]))
-        return log_probs[0, : int(lengths[0])]
+        return self._audio[self._utterance_start - self._audio_start : end - self._audio_start]
 
     def _decode(self, end: int, forced: bool) -> Final:
-        """Decode the current utterance over [start, end) as a file would be decoded."""
+        """Decode the current utterance over [start, end) as a file would be decoded: from its
+        samples, so that its margins are fitted as in training (the pre-roll and post-roll give
+        it more background than the model expects)."""
         start = self._utterance_start
         assert start is not None
-        log_probs = self._log_probs(self._utterance_features(end))
-        result = self.recognizer.decode_log_probs(
-            log_probs,
+        result = self.recognizer.decode_clip(
+            self._utterance_audio(end),
             self.commands,
             beam_size=self.config.beam_size,
             time_offset=start / self._rate,
-            duration=(end - start) / self._rate,
         )
         return Final(result, round(start / self._rate, 3), round(end / self._rate, 3), forced)
 
@@ -388,7 +367,8 @@ class StreamingRecognizer:
         start = self._utterance_start
         assert start is not None
         self._last_partial = self._received
-        log_probs = self._log_probs(self._utterance_features(self._received))
+        with torch.inference_mode():
+            log_probs, _ = self.recognizer.clip_log_probs(self._utterance_audio(self._received))
         words = greedy_decode(log_probs).text.split() if log_probs.shape[0] else []
         self._decodes.append(words)
         stable = _common_prefix(self._decodes) if len(self._decodes) == self._decodes.maxlen else []

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from speechrnn.audio import SAMPLE_RATE, AudioError, iter_audio, pad_margins, prepare_waveform
+from speechrnn.audio import SAMPLE_RATE, AudioError, fit_margins, iter_audio, prepare_waveform
 from speechrnn.checkpoint import (
     CheckpointError,
     model_from_checkpoint,
@@ -213,18 +213,48 @@ class Recognizer:
 
     def clip_log_probs(self, waveform: torch.Tensor) -> tuple[torch.Tensor, float]:
         """CTC log-probabilities of one clip or segment as :meth:`transcribe` computes them: the
-        clip first gets :data:`MARGIN_SECONDS` of its own background before and after its speech
-        where it has less (:func:`~speechrnn.audio.pad_margins`).
+        clip is first given :data:`MARGIN_SECONDS` of background before and after its speech,
+        its own background added where it has less and the excess cut where it has more
+        (:func:`~speechrnn.audio.fit_margins`), as every training clip had.
 
         Args:
             waveform: (samples,) float32 mono at :attr:`sample_rate`, under a minute.
 
         Returns:
             ((frames, vocab_size) log-probs, seconds added before the clip): frame 0 starts that
-            long before the clip's first sample.
+            long before the clip's first sample (after it, when the value is negative).
         """
-        padded, lead = pad_margins(waveform, self.sample_rate, self.margin_seconds)
-        return self.log_probs(padded), lead / self.sample_rate
+        fitted, lead = fit_margins(waveform, self.sample_rate, self.margin_seconds)
+        return self.log_probs(fitted), lead / self.sample_rate
+
+    def decode_clip(
+        self,
+        waveform: torch.Tensor,
+        commands: CommandDecoder | None = None,
+        beam_size: int | None = None,
+        time_offset: float = 0.0,
+        use_lm: bool = True,
+    ) -> Result:
+        """Decode one clip or segment as :meth:`transcribe` decodes a segment: its margins fitted
+        (:meth:`clip_log_probs`), word times on its own clock plus ``time_offset`` and kept
+        inside it.
+
+        Args:
+            waveform: (samples,) float32 mono at :attr:`sample_rate`, under a minute.
+            commands: Command-list decoder, or None for free transcription.
+            beam_size: As for :meth:`decode_log_probs`.
+            time_offset: Seconds where the clip starts on the caller's clock.
+            use_lm: Let the beam search use the model's language model, if it has one.
+
+        Returns:
+            The Result.
+        """
+        log_probs, lead = self.clip_log_probs(waveform)
+        duration = len(waveform) / self.sample_rate
+        result = self.decode_log_probs(
+            log_probs, commands, beam_size, time_offset - lead, duration, use_lm
+        )
+        return _within(result, time_offset, time_offset + duration)
 
     def decode_log_probs(
         self,
@@ -346,20 +376,17 @@ class Recognizer:
         total_samples = 0
         for offset, segment in segment_stream(self._blocks(audio, sample_rate), self.sample_rate):
             total_samples = offset + len(segment)
-            log_probs, lead = self.clip_log_probs(segment)
-            if decoder is not None:
+            if decoder is None:
+                segments.append(
+                    self.decode_clip(segment, None, beam_size, offset / self.sample_rate, use_lm)
+                )
+            else:
+                log_probs, lead = self.clip_log_probs(segment)
                 # A command is decided on the whole clip, so keep every segment's frames; each
                 # segment brings its own margins, so each has its own shift back to the clock.
                 pieces.append((joined_seconds, offset / self.sample_rate - lead - joined_seconds))
                 joined_seconds += log_probs.shape[0] * self.frame_seconds
                 all_log_probs.append(log_probs)
-            else:
-                start = offset / self.sample_rate
-                duration = len(segment) / self.sample_rate
-                result = self.decode_log_probs(
-                    log_probs, None, beam_size, start - lead, duration, use_lm
-                )
-                segments.append(_within(result, start, start + duration))
         duration = total_samples / self.sample_rate
         if decoder is not None:
             result = self.decode_log_probs(torch.cat(all_log_probs), decoder, duration=duration)

@@ -14,10 +14,12 @@ from speechrnn.audio import (
     AudioError,
     Resampler,
     _ffmpeg_blocks,
+    fit_margins,
     iter_audio,
     load_audio,
     pad_margins,
     prepare_waveform,
+    speech_span,
     to_mono,
 )
 
@@ -213,3 +215,37 @@ def test_pad_margins_repeats_a_noisy_clips_own_background() -> None:
     added = padded[:lead]
     # Noise of the clip's own level, not silence (which it never had around its speech).
     assert 0.5 < float(added.pow(2).mean().sqrt()) / 0.01 < 1.5
+
+
+def test_fit_margins_cuts_long_margins_down_and_pads_short_ones() -> None:
+    generator = torch.Generator().manual_seed(2)
+    speech = _burst(0.5)
+    # 1 s of faint noise before the speech, 50 ms after it.
+    clip = torch.cat([torch.zeros(16000), speech, torch.zeros(800)])
+    clip = clip + 1e-3 * torch.randn(len(clip), generator=generator)
+    start, end = speech_span(clip, 16000) or (0, 0)
+    assert abs(start - 16000) <= 320 and abs(end - 24000) <= 320
+    fitted, lead = fit_margins(clip, 16000, 0.16)
+    assert lead == -(start - 2560)  # negative: samples cut off before the clip's speech
+    # What is kept is the clip itself from 160 ms before its speech, then background after it.
+    kept = len(clip) + lead
+    assert torch.equal(fitted[:kept], clip[-lead:])
+    assert len(fitted) == start - (-lead) + (end - start) + 2560
+    assert speech_span(fitted, 16000) == (2560, 2560 + end - start)
+    # The same clip with the short margin only padded: its long lead stays.
+    padded, pad_lead = pad_margins(clip, 16000, 0.16)
+    assert pad_lead == 0 and torch.equal(padded[: len(clip)], clip)
+
+
+def test_fit_margins_leaves_margins_within_the_rules_resolution_and_non_speech_alone() -> None:
+    speech = _burst(0.5)
+    # 170 ms and 150 ms of silence: both within 20 ms of 160 ms.
+    near = torch.cat([torch.zeros(2720), speech, torch.zeros(2400)])
+    assert fit_margins(near, 16000, 0.16) == (near, 0)
+    noise = 0.05 * torch.randn(16000, generator=torch.Generator().manual_seed(1))
+    assert fit_margins(noise, 16000, 0.16) == (noise, 0)
+    assert fit_margins(torch.zeros(16000), 16000, 0.16)[1] == 0
+    roomy = torch.cat([torch.zeros(8000), speech, torch.zeros(8000)])
+    assert fit_margins(roomy, 16000, 0.0) == (roomy, 0)
+    fitted, lead = fit_margins(roomy, 16000, 0.16)
+    assert lead < 0 and len(fitted) < len(roomy)

@@ -27,7 +27,7 @@ from fake_corpora import (
 
 import speechrnn
 import speechrnn.data
-from speechrnn.audio import pad_margins
+from speechrnn.audio import fit_margins
 from speechrnn.checkpoint import ASSETS, load_acoustic_model, read_checkpoint, save_model
 from speechrnn.cli import main
 from speechrnn.lm import WordLM
@@ -135,14 +135,14 @@ def test_manifest_recipe_and_own_commands(
     assets = sorted(ASSETS.iterdir())
     monkeypatch.chdir(tmp_path)
     bundled = ASSETS / "default.pt"
-    # Clips get the margins transcribe gives them.
+    # Clips get the margins transcribe gives them (padded or cut to them).
     margins: list[float] = []
 
     def spy(waveform: torch.Tensor, rate: int, seconds: float) -> tuple[torch.Tensor, int]:
         margins.append(seconds)
-        return pad_margins(waveform, rate, seconds)
+        return fit_margins(waveform, rate, seconds)
 
-    monkeypatch.setattr(speechrnn.data, "pad_margins", spy)
+    monkeypatch.setattr(speechrnn.data, "fit_margins", spy)
     code, out, err = run_cli(["evaluate", str(bundled), str(data / "dev.jsonl"), "--json"], capsys)
     assert code == 0, err
     assert margins == [MARGIN_SECONDS] * 3

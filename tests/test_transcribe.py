@@ -200,6 +200,23 @@ def test_clips_cut_close_to_their_speech_get_margins(trained_model: TrainedModel
     assert none_added == 0.0 and torch.equal(plain, model.log_probs(tight))
 
 
+def test_long_silence_around_a_clip_is_cut_to_the_margins(trained_model: TrainedModel) -> None:
+    """A word with seconds of silence around it is heard as the corpus's clips are: with 160 ms
+    of background; word times stay on the recording's clock."""
+    model = load_model(trained_model.path)
+    waveform = load_audio(trained_model.clips[trained_model.phrases.index("go forward")])
+    roomy = torch.cat([torch.zeros(2 * SAMPLE_RATE), waveform, torch.zeros(SAMPLE_RATE)])
+    log_probs, lead = model.clip_log_probs(roomy)
+    assert lead < -1.5  # most of the 2 s of silence before the speech is not heard
+    assert log_probs.shape[0] < model.log_probs(roomy).shape[0]
+    result = model.transcribe(roomy, sample_rate=SAMPLE_RATE)
+    assert result.text == model.transcribe(waveform, sample_rate=SAMPLE_RATE).text
+    assert result.words and all(2.0 - 0.2 <= w.start <= w.end <= 3.0 + 0.2 for w in result.words)
+    command = model.transcribe(roomy, sample_rate=SAMPLE_RATE, commands=["go forward", "stop"])
+    assert command.command == "go forward"
+    assert all(1.8 <= w.start <= w.end <= result.duration for w in command.words)
+
+
 def test_command_word_times_across_segments_are_on_the_clock(
     trained_model: TrainedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
