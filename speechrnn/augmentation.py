@@ -53,13 +53,17 @@ class AugmentConfig:
     gain_prob: float = 0.0  # level change; the result is clipped to [-1, 1] like a real ADC
     gain_min_db: float = -20.0
     gain_max_db: float = 6.0
+    # More silence before and after the clip, each side drawn in [0, silence_max] seconds: a
+    # corpus trimmed to a fixed margin otherwise teaches the model where speech starts and ends.
+    silence_prob: float = 0.0
+    silence_max: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "speed_factors", tuple(float(f) for f in self.speed_factors))
         object.__setattr__(self, "noise_kinds", tuple(self.noise_kinds))
         object.__setattr__(self, "noise_files", tuple(self.noise_files))
         for name in ("speed_prob", "reverb_prob", "eq_prob", "noise_prob", "telephone_prob",
-                     "gain_prob"):  # fmt: skip
+                     "gain_prob", "silence_prob"):  # fmt: skip
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"augment.{name} must be in [0, 1], got {value}")
@@ -81,6 +85,8 @@ class AugmentConfig:
                 raise ValueError(f"augment.{low} must be <= augment.{high}")
         if self.rt60_min <= 0 or self.babble_min_speakers < 1 or self.eq_bands < 0:
             raise ValueError("augment.rt60_min and babble_min_speakers must be positive")
+        if not 0.0 <= self.silence_max <= 10.0:
+            raise ValueError(f"augment.silence_max must be in [0, 10] s, got {self.silence_max}")
 
     @property
     def enabled(self) -> bool:
@@ -88,12 +94,17 @@ class AugmentConfig:
         return any(
             p > 0
             for p in (self.speed_prob, self.reverb_prob, self.eq_prob, self.noise_prob,
-                      self.telephone_prob, self.gain_prob)
+                      self.telephone_prob, self.gain_prob, self.silence_prob)
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, object]:
-        """Plain builtins (tuples as lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """Plain builtins (tuples as lists). The silence settings are left out while
+        ``silence_prob`` is 0, so a config without them describes (and names its feature cache)
+        as it did before they existed."""
+        plain = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        if self.silence_prob == 0:
+            del plain["silence_prob"], plain["silence_max"]
+        return plain
 
 
 @dataclass(frozen=True)
@@ -364,8 +375,9 @@ def _fit_length(noise: torch.Tensor, samples: int, generator: torch.Generator) -
 class WaveformAugmenter:
     """Apply the effects of an :class:`AugmentConfig` to waveforms.
 
-    Order: speed, reverberation, microphone colouring, noise, telephone channel, gain; the noise is
-    added in the room, and the channel and level then apply to speech and noise alike.
+    Order: silence, speed, reverberation, microphone colouring, noise, telephone channel, gain; the
+    added silence is then a recording's (room, noise, channel), the noise is added in the room,
+    and the channel and level then apply to speech and noise alike.
 
     Args:
         config: Which effects, how often and how strong.
@@ -401,7 +413,8 @@ class WaveformAugmenter:
             generator: Random source (seed it per example for reproducibility).
 
         Returns:
-            (samples',) float32; the length changes only with speed perturbation.
+            (samples',) float32; the length changes only with added silence and speed
+            perturbation.
         """
         config = self.config
         if len(waveform) == 0:
@@ -413,6 +426,11 @@ class WaveformAugmenter:
         use_noise = _chance(generator, config.noise_prob) and bool(self.noise_kinds)
         use_telephone = _chance(generator, config.telephone_prob)
         use_gain = _chance(generator, config.gain_prob)
+        # Drawn last and only when enabled, so configs without it keep their random streams.
+        if config.silence_prob > 0 and _chance(generator, config.silence_prob):
+            before = round(_uniform(generator, 0.0, config.silence_max) * self.sample_rate)
+            after = round(_uniform(generator, 0.0, config.silence_max) * self.sample_rate)
+            waveform = torch.cat([waveform.new_zeros(before), waveform, waveform.new_zeros(after)])
         if use_speed:
             factor = config.speed_factors[_choice(generator, len(config.speed_factors))]
             waveform = speed_perturb(waveform, factor, self.sample_rate)

@@ -168,11 +168,44 @@ def test_disabled_augmenter_returns_the_input() -> None:
         {"noise_kinds": ("static",)},
         {"snr_min_db": 30.0, "snr_max_db": 0.0},
         {"speed_factors": (3.0,)},
+        {"silence_prob": -0.1},
+        {"silence_max": -1.0},
     ],
 )
 def test_bad_configs_are_rejected(changes: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="augment"):
         AugmentConfig(**changes)  # type: ignore[arg-type]
+
+
+def test_added_silence_surrounds_the_clip_within_its_bounds() -> None:
+    clean = tone(300.0, 0.5) + 0.05  # no sample is zero: the clip's ends are where it is
+    config = AugmentConfig(silence_prob=1.0, silence_max=0.8)
+    assert config.enabled
+    lengths = set()
+    for seed in range(8):
+        out = WaveformAugmenter(config)(clean, generator_for(seed))
+        loud = torch.nonzero(out.abs() > 1e-6).flatten()
+        before, after = int(loud[0]), len(out) - int(loud[-1]) - 1
+        assert torch.equal(out[before : before + len(clean)], clean)
+        assert 0 <= before <= 0.8 * RATE and 0 <= after <= 0.8 * RATE + 1
+        lengths.add(len(out))
+    assert len(lengths) > 4  # drawn per example, not fixed
+    # Seeded: the same example gets the same silence.
+    first = WaveformAugmenter(config)(clean, generator_for(3))
+    assert torch.equal(first, WaveformAugmenter(config)(clean, generator_for(3)))
+
+
+def test_silence_off_leaves_old_configs_and_their_cache_names_alone() -> None:
+    clean = tone(300.0)
+    old = AugmentConfig(noise_prob=1.0, noise_kinds=("white",), gain_prob=0.5)
+    assert "silence_prob" not in old.to_dict()  # the feature cache's key is as before
+    assert "silence_prob" in AugmentConfig(silence_prob=0.5).to_dict()
+    # A config that turns silence off draws the same random numbers as one without it.
+    with_zero = AugmentConfig(noise_prob=1.0, noise_kinds=("white",), gain_prob=0.5, silence_max=2)
+    assert torch.equal(
+        WaveformAugmenter(old)(clean, generator_for(5)),
+        WaveformAugmenter(with_zero)(clean, generator_for(5)),
+    )
 
 
 def test_spec_augment_masks_with_the_fill_value_reproducibly() -> None:
