@@ -1,10 +1,10 @@
-"""Acoustic features: log-mel (default) or MFCC, computed identically on whole clips and on chunks.
+"""Acoustic features: log-mel (default) or MFCC.
 
 Frames are not centred (no padding at the clip edges), so frame ``t`` always covers samples
-``[t * hop_length, t * hop_length + n_fft)`` (the ``win_length`` window sits in the middle). That
-makes a clip's frames independent of how the clip was cut into chunks, which the streaming
-recognizer relies on. Normalization is a global mean/variance (CMVN) stored in the model, not per
-utterance, for the same reason.
+``[t * hop_length, t * hop_length + n_fft)`` (the ``win_length`` window sits in the middle): a
+clip's frames do not depend on what came before or after it. Normalization is a global
+mean/variance (CMVN) stored in the model, not per utterance, so a clip's features do not depend
+on how much of it is speech.
 """
 
 from __future__ import annotations
@@ -101,36 +101,3 @@ class FeatureExtractor(nn.Module):
         if self.config.kind == "mfcc":
             return log_mel @ self.dct
         return log_mel
-
-
-class FeatureStream:
-    """Features of consecutive chunks of one signal; the frames equal the whole-clip ones."""
-
-    def __init__(self, extractor: FeatureExtractor) -> None:
-        self.extractor = extractor
-        self.config = extractor.config
-        self._pending = torch.zeros(0)
-
-    def reset(self) -> None:
-        """Forget buffered samples (start of a new signal)."""
-        self._pending = torch.zeros(0)
-
-    @torch.no_grad()
-    def process(self, samples: torch.Tensor) -> torch.Tensor:
-        """Feed samples; return the frames that are now complete.
-
-        Args:
-            samples: (samples,) float32 at ``config.sample_rate``.
-
-        Returns:
-            (frames, num_features); possibly zero frames.
-        """
-        self._pending = torch.cat([self._pending, samples.float()])
-        frames = self.config.num_frames(len(self._pending))
-        if frames == 0:
-            return torch.zeros(0, self.config.num_features)
-        used = (frames - 1) * self.config.hop_length + self.config.n_fft
-        features = self.extractor(self._pending[:used])
-        # Keep the samples the next frame still needs (windows overlap by win - hop).
-        self._pending = self._pending[frames * self.config.hop_length :]
-        return features
