@@ -306,10 +306,14 @@ def speech_span(waveform: torch.Tensor, sample_rate: int) -> tuple[int, int] | N
         (first sample, end sample) of the speech, or None for a clip with no speech (silence,
         steady noise, or shorter than a frame).
     """
-    frame, hop = sample_rate // 50, sample_rate // 100
-    if len(waveform) < frame:
+    if len(waveform) < sample_rate // 50:
         return None
-    level = _frame_levels(waveform, sample_rate)
+    return _span_of_levels(_frame_levels(waveform, sample_rate), len(waveform), sample_rate)
+
+
+def _span_of_levels(level: torch.Tensor, samples: int, sample_rate: int) -> tuple[int, int] | None:
+    """:func:`speech_span` from the clip's frame levels (:func:`_frame_levels`) and length."""
+    frame, hop = sample_rate // 50, sample_rate // 100
     peak, floor = float(level.max()), float(torch.quantile(level, 0.1))
     if peak < -60.0 or peak < float(level.min()) + 10.0:  # silence, or steady noise: no speech
         return None
@@ -319,7 +323,7 @@ def speech_span(waveform: torch.Tensor, sample_rate: int) -> tuple[int, int] | N
     pairs = torch.nonzero(loud[:-1] & loud[1:]).flatten()
     if len(pairs) == 0:
         return None
-    return int(pairs[0]) * hop, min(len(waveform), (int(pairs[-1]) + 1) * hop + frame)
+    return int(pairs[0]) * hop, min(samples, (int(pairs[-1]) + 1) * hop + frame)
 
 
 def pad_margins(
@@ -373,10 +377,12 @@ def fit_margins(
 def _fit_margins(
     waveform: torch.Tensor, sample_rate: int, seconds: float, trim: bool
 ) -> tuple[torch.Tensor, int]:
-    hop = sample_rate // 100
-    if seconds <= 0:
+    frame, hop = sample_rate // 50, sample_rate // 100
+    if seconds <= 0 or len(waveform) < frame:
         return waveform, 0
-    span = speech_span(waveform, sample_rate)
+    # The levels serve both the speech rule and the choice of background to pad with.
+    level = _frame_levels(waveform, sample_rate)
+    span = _span_of_levels(level, len(waveform), sample_rate)
     if span is None:
         return waveform, 0
     start, end = span
@@ -392,9 +398,7 @@ def _fit_margins(
     if lead <= 0 and tail <= 0:
         return kept, lead
     # The background: the four quietest frames of the whole clip, in time order, repeated.
-    level = _frame_levels(waveform, sample_rate)
-    frame = sample_rate // 50
     quiet = torch.sort(torch.argsort(level)[:4]).values * hop
     background = torch.cat([waveform[int(i) : int(i) + frame] for i in quiet])
-    background = background.repeat(max(lead, tail, 0) // len(background) + 1)
+    background = background.repeat(max(lead, tail) // len(background) + 1)
     return torch.cat([background[: max(lead, 0)], kept, background[: max(tail, 0)]]), lead
