@@ -53,7 +53,8 @@ def _generated_non_speech() -> list[tuple[str, torch.Tensor]]:
     ]
 
 
-def _utterances(manifest: Path, require_text: bool = True) -> list[Utterance]:
+def read_utterances(manifest: Path, require_text: bool = True) -> list[Utterance]:
+    """A manifest's utterances, or exit with its one-line error."""
     try:
         return read_manifest(manifest, require_text=require_text)
     except DataError as problem:
@@ -73,7 +74,7 @@ def collect(
         scores) pairs, where source names the kind of trial ("word removed", "other speech",
         "generated", or a manifest's parent folder and name).
     """
-    utterances = _utterances(manifest)
+    utterances = read_utterances(manifest)
     words = sorted({u.text for u in utterances if u.extra.get("category") in WORD_CATEGORIES})
     if not words:
         raise SystemExit(f"{manifest}: no single-word clips (categories {sorted(WORD_CATEGORIES)})")
@@ -87,7 +88,7 @@ def collect(
     out_of_list: list[tuple[str, dict[str, float]]] = []
     speech = [(utterance, "other speech") for utterance in utterances]
     for extra in trials:
-        speech += [(utterance, _source(extra)) for utterance in _utterances(extra)]
+        speech += [(utterance, _source(extra)) for utterance in read_utterances(extra)]
     for utterance, source in tqdm(
         speech, desc="scoring", unit="clip", file=sys.stderr, disable=None
     ):
@@ -107,7 +108,7 @@ def collect(
     for _, waveform in _generated_non_speech():
         out_of_list.append(("generated", decoder.decode(model.clip_log_probs(waveform)[0]).scores))
     for other in non_speech:
-        clips = _utterances(other, require_text=False)
+        clips = read_utterances(other, require_text=False)
         for clip in tqdm(clips, desc=other.name, unit="clip", file=sys.stderr, disable=None):
             log_probs, _ = model.clip_log_probs(load_audio(clip.audio))
             out_of_list.append((_source(other), decoder.decode(log_probs).scores))

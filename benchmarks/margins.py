@@ -32,15 +32,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+from command_threshold import WORD_CATEGORIES, read_utterances  # the calibration's words and reader
 from tqdm import tqdm
 
 import speechrnn
 from speechrnn.audio import SAMPLE_RATE, load_audio, pad_margins
-from speechrnn.data import DataError, Utterance, read_manifest
+from speechrnn.data import Utterance
 from speechrnn.decoding import CommandDecoder
 from speechrnn.metrics import word_error_rate
 
-WORD_CATEGORIES = {"command", "digit"}
 SENTENCE_CATEGORIES = {"sentence", "phrase"}
 WAYS = ("padded", "fitted")
 
@@ -61,13 +61,6 @@ def log_probs_by(model: speechrnn.Recognizer, way: str) -> Callable[[torch.Tenso
     return lambda waveform: model.log_probs(
         pad_margins(waveform, SAMPLE_RATE, model.margin_seconds)[0]
     )
-
-
-def _utterances(manifest: Path) -> list[Utterance]:
-    try:
-        return read_manifest(manifest)
-    except DataError as problem:
-        raise SystemExit(str(problem)) from None
 
 
 def pick(
@@ -128,7 +121,7 @@ def main() -> int:
         parser.error("--extra takes seconds >= 0")
     torch.set_num_threads(1)
     model = speechrnn.load_model(args.model)
-    utterances = _utterances(args.manifest)
+    utterances = read_utterances(args.manifest)
     words = pick(utterances, WORD_CATEGORIES, args.words, args.seed)
     letters = pick(utterances, {"letter"}, -1, args.seed)
     sentences = pick(utterances, SENTENCE_CATEGORIES, args.sentences, args.seed)
