@@ -283,8 +283,16 @@ def save_audio(path: str | Path, waveform: torch.Tensor, sample_rate: int = SAMP
     temporary.replace(path)
 
 
-def _frame_levels(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """(frames,) float64 level in dB of 20 ms frames every 10 ms (the speech rule's frames)."""
+def frame_levels(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """The level of each frame the speech rule (:func:`speech_span`) looks at.
+
+    Args:
+        waveform: (samples,) float32, at least 20 ms long.
+        sample_rate: Its rate.
+
+    Returns:
+        (frames,) float64 mean power in dB (full scale 0 dB) of 20 ms frames every 10 ms.
+    """
     frames = waveform.double().unfold(0, sample_rate // 50, sample_rate // 100)
     return 10.0 * torch.log10(frames.pow(2).mean(dim=1) + 1e-12)
 
@@ -308,18 +316,35 @@ def speech_span(waveform: torch.Tensor, sample_rate: int) -> tuple[int, int] | N
     """
     if len(waveform) < sample_rate // 50:
         return None
-    return _span_of_levels(_frame_levels(waveform, sample_rate), len(waveform), sample_rate)
+    return _span_of_levels(frame_levels(waveform, sample_rate), len(waveform), sample_rate)
 
 
-def _span_of_levels(level: torch.Tensor, samples: int, sample_rate: int) -> tuple[int, int] | None:
-    """:func:`speech_span` from the clip's frame levels (:func:`_frame_levels`) and length."""
-    frame, hop = sample_rate // 50, sample_rate // 100
+def speech_threshold(level: torch.Tensor) -> float | None:
+    """The level a frame must exceed to count as speech in :func:`speech_span`.
+
+    Args:
+        level: (frames,) the clip's frame levels (:func:`frame_levels`), at least one.
+
+    Returns:
+        The threshold in dB (40 dB under the loudest frame, raised to 10 dB over the background
+        but never above 20 dB under the loudest frame), or None for a clip with no speech
+        (silence, or steady noise).
+    """
     peak, floor = float(level.max()), float(torch.quantile(level, 0.1))
     if peak < -60.0 or peak < float(level.min()) + 10.0:  # silence, or steady noise: no speech
         return None
     # A clip cut close to its speech may have too few quiet frames for the 10th percentile to be
     # background: 20 dB under the peak is loud whatever the percentile says.
-    loud = level > max(peak - 40.0, min(floor + 10.0, peak - 20.0))
+    return max(peak - 40.0, min(floor + 10.0, peak - 20.0))
+
+
+def _span_of_levels(level: torch.Tensor, samples: int, sample_rate: int) -> tuple[int, int] | None:
+    """:func:`speech_span` from the clip's frame levels (:func:`frame_levels`) and length."""
+    frame, hop = sample_rate // 50, sample_rate // 100
+    threshold = speech_threshold(level)
+    if threshold is None:
+        return None
+    loud = level > threshold
     pairs = torch.nonzero(loud[:-1] & loud[1:]).flatten()
     if len(pairs) == 0:
         return None
@@ -381,7 +406,7 @@ def _fit_margins(
     if seconds <= 0 or len(waveform) < frame:
         return waveform, 0
     # The levels serve both the speech rule and the choice of background to pad with.
-    level = _frame_levels(waveform, sample_rate)
+    level = frame_levels(waveform, sample_rate)
     span = _span_of_levels(level, len(waveform), sample_rate)
     if span is None:
         return waveform, 0

@@ -15,11 +15,13 @@ from speechrnn.audio import (
     Resampler,
     _ffmpeg_blocks,
     fit_margins,
+    frame_levels,
     iter_audio,
     load_audio,
     pad_margins,
     prepare_waveform,
     speech_span,
+    speech_threshold,
     to_mono,
 )
 
@@ -249,3 +251,25 @@ def test_fit_margins_leaves_margins_within_the_rules_resolution_and_non_speech_a
     assert fit_margins(roomy, 16000, 0.0) == (roomy, 0)
     fitted, lead = fit_margins(roomy, 16000, 0.16)
     assert lead < 0 and len(fitted) < len(roomy)
+
+
+def test_speech_threshold_follows_the_peak_on_clean_clips_and_the_background_on_noisy() -> None:
+    burst = _burst(0.5)  # -10 dBFS: a 440 Hz tone of amplitude 0.45 has a power of -10 dB
+    clean = torch.cat([torch.zeros(8000), burst, torch.zeros(8000)])
+    peak = float(frame_levels(clean, 16000).max())
+    assert peak == pytest.approx(-10.0, abs=0.2)
+    # Digital silence around the speech: 40 dB under the loudest frame.
+    assert speech_threshold(frame_levels(clean, 16000)) == pytest.approx(peak - 40.0)
+    generator = torch.Generator().manual_seed(3)
+    noisy = clean + 0.01 * torch.randn(len(clean), generator=generator)  # -40 dBFS background
+    level = frame_levels(noisy, 16000)
+    background = float(torch.quantile(level, 0.1))
+    assert background == pytest.approx(-40.0, abs=1.0)
+    assert speech_threshold(level) == pytest.approx(background + 10.0)
+    loud = clean + 0.1 * torch.randn(len(clean), generator=generator)  # -20 dBFS background
+    # Never above 20 dB under the loudest frame, whatever the background.
+    level = frame_levels(loud, 16000)
+    assert speech_threshold(level) == pytest.approx(float(level.max()) - 20.0)
+    assert speech_threshold(frame_levels(torch.zeros(16000), 16000)) is None
+    steady = 0.05 * torch.randn(16000, generator=generator)
+    assert speech_threshold(frame_levels(steady, 16000)) is None
