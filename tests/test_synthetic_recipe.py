@@ -450,6 +450,19 @@ def test_numbers_profile_says_every_number_word_alike(prepare: ModuleType) -> No
     assert 0.02 * len(plan) <= sum(u.split == "dev" for u in plan) <= 0.08 * len(plan)
 
 
+def test_letters_profile_says_every_letter_alike(prepare: ModuleType) -> None:
+    engines = importlib.import_module("tts_engines")
+    voices = {name: engines.ENGINES[name].voices for name in ("espeak", "flite", "festival")}
+    plan = prepare.build_plan(prepare.PROFILES["letters"], voices)
+    assert {u.category for u in plan} == {"letter"}
+    counts = collections.Counter(u.text for u in plan)
+    assert set(counts) == set("abcdefghijklmnopqrstuvwxyz")
+    assert set(counts.values()) == {prepare.PROFILES["letters"].letter_repeats}
+    for utterance in plan:
+        assert prepare.is_held_out(utterance.engine, utterance.voice) == (utterance.split == "dev")
+    assert 0.02 * len(plan) <= sum(u.split == "dev" for u in plan) <= 0.08 * len(plan)
+
+
 def test_average_interpolates_two_checkpoints(
     prepare: ModuleType,
     tmp_path: Path,
