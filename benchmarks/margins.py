@@ -14,7 +14,8 @@ decodes them two ways:
 Single words (categories "command" and "digit") are decided against the list of all of them, and
 letters against the alphabet, with the model's background vocabulary: accuracy as a forced choice
 and at the model's threshold. Sentences and phrases are dictated with the model's default
-decoding (beam + LM): WER, at the largest ``--extra`` only.
+decoding (beam + LM): WER, at the largest ``--extra`` only. A manifest of letters alone (the
+letters profile's dev split) measures letters alone.
 
     .venv/bin/python benchmarks/margins.py DATA_ROOT/dev.jsonl [--model PATH]
         [--extra 0 0.1 0.2 0.4 0.8 1.6] [--hiss-db -60] [--words 400] [--sentences 150]
@@ -125,10 +126,17 @@ def main() -> int:
     words = pick(utterances, WORD_CATEGORIES, args.words, args.seed)
     letters = pick(utterances, {"letter"}, -1, args.seed)
     sentences = pick(utterances, SENTENCE_CATEGORIES, args.sentences, args.seed)
-    if not words:
-        raise SystemExit(f"{args.manifest}: no single-word clips (categories {WORD_CATEGORIES})")
-    word_list = sorted({u.text for u in utterances if u.extra.get("category") in WORD_CATEGORIES})
-    decoders = {"word": model.command_decoder(word_list, threshold=-math.inf)}
+    if not words and not letters:
+        raise SystemExit(
+            f"{args.manifest}: no single-word or letter clips (categories "
+            f"{sorted(WORD_CATEGORIES | {'letter'})})"
+        )
+    decoders = {}
+    if words:  # a manifest of letters alone (the letters profile) has none
+        word_list = sorted(
+            {u.text for u in utterances if u.extra.get("category") in WORD_CATEGORIES}
+        )
+        decoders["word"] = model.command_decoder(word_list, threshold=-math.inf)
     if letters:
         alphabet = sorted({u.text for u in letters})
         decoders["letter"] = model.command_decoder(alphabet, threshold=-math.inf)
