@@ -38,7 +38,7 @@ import ktuberling_words
 import torch
 from real_speech import Clip, TestDataError, to_float
 
-from speechrnn.audio import SAMPLE_RATE, frame_levels, speech_span, speech_threshold
+from speechrnn.audio import SAMPLE_RATE, frame_levels, span_of_levels, speech_threshold
 from speechrnn.transcribe import MARGIN_SECONDS
 
 HOP = SAMPLE_RATE // 100  # the speech rule's frame step (10 ms)
@@ -80,12 +80,14 @@ def measure_clip(waveform: torch.Tensor, looser: Sequence[float]) -> ClipCut:
         waveform: (samples,) float32 at 16 kHz.
         looser: dB to lower the rule's threshold by for the looser rules.
     """
-    span = speech_span(waveform, SAMPLE_RATE)
-    if span is None:
+    if len(waveform) < FRAME:  # shorter than one of the rule's frames: no speech
         return ClipCut(False, 0.0, None, None, {})
+    # The levels once, for the span, the threshold and the background alike.
     level = frame_levels(waveform, SAMPLE_RATE)
+    span = span_of_levels(level, len(waveform), SAMPLE_RATE)
     threshold = speech_threshold(level)
-    assert threshold is not None  # the rule found speech
+    if span is None or threshold is None:
+        return ClipCut(False, 0.0, None, None, {})
     background = float(torch.quantile(level, 0.1))
     margin = round(MARGIN_SECONDS * SAMPLE_RATE)
     start, end = span

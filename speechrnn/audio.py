@@ -316,7 +316,7 @@ def speech_span(waveform: torch.Tensor, sample_rate: int) -> tuple[int, int] | N
     """
     if len(waveform) < sample_rate // 50:
         return None
-    return _span_of_levels(frame_levels(waveform, sample_rate), len(waveform), sample_rate)
+    return span_of_levels(frame_levels(waveform, sample_rate), len(waveform), sample_rate)
 
 
 def speech_threshold(level: torch.Tensor) -> float | None:
@@ -338,8 +338,17 @@ def speech_threshold(level: torch.Tensor) -> float | None:
     return max(peak - 40.0, min(floor + 10.0, peak - 20.0))
 
 
-def _span_of_levels(level: torch.Tensor, samples: int, sample_rate: int) -> tuple[int, int] | None:
-    """:func:`speech_span` from the clip's frame levels (:func:`frame_levels`) and length."""
+def span_of_levels(level: torch.Tensor, samples: int, sample_rate: int) -> tuple[int, int] | None:
+    """:func:`speech_span` from levels already computed, for callers that also need them.
+
+    Args:
+        level: (frames,) the clip's frame levels (:func:`frame_levels`), at least one.
+        samples: The clip's length in samples.
+        sample_rate: Its rate.
+
+    Returns:
+        As :func:`speech_span`.
+    """
     frame, hop = sample_rate // 50, sample_rate // 100
     threshold = speech_threshold(level)
     if threshold is None:
@@ -407,7 +416,7 @@ def _fit_margins(
         return waveform, 0
     # The levels serve both the speech rule and the choice of background to pad with.
     level = frame_levels(waveform, sample_rate)
-    span = _span_of_levels(level, len(waveform), sample_rate)
+    span = span_of_levels(level, len(waveform), sample_rate)
     if span is None:
         return waveform, 0
     start, end = span
