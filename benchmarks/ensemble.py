@@ -98,24 +98,26 @@ def ensemble_log_probs(
     """Log-probabilities of one waveform averaged over every model and warp.
 
     Args:
-        models: Models with the same features and time stride.
+        models: Models with the same features and time stride (:func:`check_compatible`).
         warps: Frequency stretch factors (1.0: the features as they are).
         waveform: (samples,) float32 mono at the models' sample rate.
 
     Returns:
         (out_frames, vocab_size); zero frames for audio shorter than one analysis window.
     """
+    first = models[0]
+    # Raw features, once: the models share their feature settings (each normalizes inside its
+    # forward), so each warp of them is computed once too, not once per model.
+    features = first.features(waveform)  # (frames, n_mels)
+    if features.shape[0] == 0:
+        return torch.zeros(0, first.config.vocab_size)
+    lengths = torch.tensor([features.shape[0]])
     passes = []
-    for model in models:
-        features = model.features(waveform)  # (frames, n_mels)
-        if features.shape[0] == 0:
-            return torch.zeros(0, model.config.vocab_size)
-        for warp in warps:
-            warped = (
-                features if warp == 1.0 else warp_spectrum(features, model.feature_config, warp)
-            )
-            log_probs, lengths = model(warped.unsqueeze(0), torch.tensor([warped.shape[0]]))
-            passes.append(log_probs[0, : int(lengths[0])])
+    for warp in warps:
+        warped = features if warp == 1.0 else warp_spectrum(features, first.feature_config, warp)
+        for model in models:
+            log_probs, out_lengths = model(warped.unsqueeze(0), lengths)
+            passes.append(log_probs[0, : int(out_lengths[0])])
     return average_probabilities(passes)
 
 

@@ -29,10 +29,10 @@ from speechrnn.transcribe import Recognizer  # noqa: E402
 TINY = ModelConfig(hidden_size=16, num_layers=1, conv_channels=16, dropout=0.0)
 
 
-def _model(seed: int, config: ModelConfig = TINY, **features: object) -> AcousticModel:
+def _model(seed: int, **features: object) -> AcousticModel:
     torch.manual_seed(seed)
     feature_config = FeatureConfig(**features) if features else None  # type: ignore[arg-type]
-    return AcousticModel(config, feature_config).eval()
+    return AcousticModel(TINY, feature_config).eval()
 
 
 def _waveform() -> torch.Tensor:
@@ -75,7 +75,7 @@ def test_bad_warps(text: str, message: str) -> None:
     assert parse_warps("0.92, 1,1.08") == (0.92, 1.0, 1.08)
 
 
-def _script(tmp_path: Path, model: Path, out: Path) -> Path:
+def _script(tmp_path: Path, model: Path) -> Path:
     """A stand-in benchmark: loads a model by path and saves what Recognizer.log_probs gives."""
     script = tmp_path / "bench.py"
     script.write_text(
@@ -93,7 +93,7 @@ def test_main_runs_the_script_with_the_ensemble_then_restores(tmp_path: Path) ->
     save_model(second, tmp_path / "b.pt")
     out = tmp_path / "out.pt"
     original = Recognizer.log_probs
-    script = _script(tmp_path, tmp_path / "a.pt", out)
+    script = _script(tmp_path, tmp_path / "a.pt")
     code = ensemble.main(["--members", str(tmp_path / "b.pt"), str(script), str(out)])
     assert code == 0
     expected = ensemble_log_probs([first, second], [1.0], _waveform())
@@ -107,7 +107,7 @@ def test_main_runs_the_script_with_the_ensemble_then_restores(tmp_path: Path) ->
 def test_main_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     save_model(_model(0), tmp_path / "a.pt")
     save_model(_model(1, n_mels=40), tmp_path / "other.pt")
-    script = _script(tmp_path, tmp_path / "a.pt", tmp_path / "out.pt")
+    script = _script(tmp_path, tmp_path / "a.pt")
     cases = [
         (["--members", str(tmp_path / "missing.pt"), str(script)], "no such checkpoint"),
         (["--warps", "3", str(script)], "outside"),
