@@ -67,7 +67,8 @@ def add_commands_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="T",
-        help="acceptance threshold in command mode; higher rejects more (default: the model's)",
+        help="acceptance threshold in command mode, a log-probability <= 0; higher rejects more "
+        "(default: the model's)",
     )
 
 

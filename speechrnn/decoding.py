@@ -649,6 +649,10 @@ class CommandDecoder:
         normalized: Their normalized text, in the same order.
         threshold: The acceptance threshold.
         lexicon: The background vocabulary.
+
+    Raises:
+        ValueError: No phrases, a phrase with nothing speakable, two phrases that normalize
+            alike, or a threshold that is NaN or above 0 (it could accept nothing).
     """
 
     def __init__(
@@ -663,6 +667,14 @@ class CommandDecoder:
             raise ValueError("commands must contain at least one phrase")
         if math.isnan(threshold):
             raise ValueError("threshold must be a number, got NaN")
+        if threshold > 0:
+            # The statistic is a log-probability, <= 0, so such a threshold would reject every
+            # clip without a word; the likely mistake is a confidence (exp of the statistic).
+            hint = f"; for a confidence of {threshold:g} use {math.log(threshold):.2f}"
+            raise ValueError(
+                f"threshold must be <= 0 (a log-probability per character), got {threshold:g}"
+                + (hint if threshold < 1 else "")
+            )
         normalized_to_phrase: dict[str, str] = {}
         targets = []
         for phrase in commands:

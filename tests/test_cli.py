@@ -196,6 +196,19 @@ def test_unspeakable_command_is_a_usage_error(
     assert code == 2 and len(err.strip().splitlines()) == 1
 
 
+def test_a_confidence_given_as_threshold_is_a_usage_error(
+    trained_model: TrainedModel, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The statistic is a log-probability (<= 0): 0.7 would silently reject every clip.
+    argv = ["transcribe", str(trained_model.clips[0]), "--model", str(trained_model.path)]
+    code, out, err = run([*argv, "--commands", "yes,no", "--command-threshold", "0.7"], capsys)
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "speechrnn: error: threshold must be <= 0 (a log-probability per character), got 0.7; "
+        "for a confidence of 0.7 use -0.36"
+    ]
+
+
 def test_console_script_and_module(trained_model: TrainedModel) -> None:
     # The console script installed beside this interpreter (CI does not activate the venv).
     script = str(Path(sys.executable).parent / "speechrnn")

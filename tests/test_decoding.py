@@ -398,6 +398,24 @@ def test_command_decoder_rejects_bad_command_lists(commands: list[str], message:
         CommandDecoder(commands)
 
 
+@pytest.mark.parametrize(
+    ("threshold", "message"),
+    [
+        (math.nan, "got NaN"),
+        (0.5, "got 0.5; for a confidence of 0.5 use -0.69"),
+        (2.0, "must be <= 0"),
+    ],
+)
+def test_command_decoder_rejects_thresholds_that_could_accept_nothing(
+    threshold: float, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        CommandDecoder(["stop"], threshold=threshold)
+    # 0 and -inf are the ends of the range: accept only a perfect match, or the best phrase always.
+    assert CommandDecoder(["stop"], threshold=0.0).threshold == 0.0
+    assert CommandDecoder(["stop"], threshold=-math.inf).decode(spoken("go")).command == "stop"
+
+
 def test_tokens_of_returns_the_normalized_phrase_tokens() -> None:
     decoder = CommandDecoder(COMMANDS)
     assert decoder.tokens_of("go forward 10 meters") == tuple(

@@ -137,14 +137,14 @@ def test_checkpoint_carries_the_command_threshold(
     from speechrnn.decoding import COMMAND_STATISTIC_VERSION, DEFAULT_COMMAND_THRESHOLD
 
     strict = tmp_path / "strict.pt"
-    # Scores are <= 0, so a positive threshold rejects everything.
-    calibrated = {"command_threshold": 0.5, "command_statistic": COMMAND_STATISTIC_VERSION}
+    # Scores are <= 0 and reach 0 only for a certain model, so -0.001 rejects a real clip.
+    calibrated = {"command_threshold": -0.001, "command_statistic": COMMAND_STATISTIC_VERSION}
     save_model(load_acoustic_model(trained_model.path), strict, extra=calibrated)
     model = load_model(strict)
-    assert model.command_threshold == 0.5
+    assert model.command_threshold == -0.001
     # A threshold calibrated for another statistic (or for the first, unversioned one) does not
     # apply to today's: such a checkpoint gets the default.
-    for stale in ({"command_threshold": 0.5}, {**calibrated, "command_statistic": 1}):
+    for stale in ({"command_threshold": -0.001}, {**calibrated, "command_statistic": 1}):
         save_model(load_acoustic_model(trained_model.path), tmp_path / "stale.pt", extra=stale)
         assert load_model(tmp_path / "stale.pt").command_threshold == DEFAULT_COMMAND_THRESHOLD
     clip = trained_model.clips[0]
