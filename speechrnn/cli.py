@@ -8,10 +8,13 @@ errors (bad flags, unusable model or command list), 130 on Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +22,7 @@ from speechrnn import __version__
 from speechrnn.audio import AUDIO_EXTENSIONS, AudioError
 
 if TYPE_CHECKING:  # torch-heavy modules load only when a subcommand needs them
+    from speechrnn.decoding import CommandDecoder
     from speechrnn.transcribe import Recognizer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -120,6 +124,42 @@ def find_audio_files(inputs: Sequence[str]) -> list[Path]:
     return files
 
 
+STDIN = "-"  # the input name that reads audio from standard input
+
+
+@contextlib.contextmanager
+def stdin_as_file(inputs: Sequence[str]) -> Iterator[Path | None]:
+    """Standard input copied to a temporary file while the block runs, when ``inputs`` has "-".
+
+    A file, not a pipe: the decoders need to probe the format and read in blocks, and a copy on
+    disk keeps memory bounded for a long recording. The file has no suffix, so its format is
+    told from its contents (soundfile, then ffmpeg).
+
+    Yields:
+        The copy, or None when no input is "-".
+
+    Raises:
+        UsageError: "-" given twice, or standard input is a terminal (nothing piped in).
+        AudioError: Standard input could not be copied.
+    """
+    count = list(inputs).count(STDIN)
+    if count == 0:
+        yield None
+        return
+    if count > 1:
+        raise UsageError("standard input ('-') can be read only once")
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError("'-' reads audio from standard input, but nothing is piped in")
+    with tempfile.TemporaryDirectory(prefix="speechrnn-stdin-") as folder:
+        copy = Path(folder) / "stdin"
+        try:
+            with copy.open("wb") as file:
+                shutil.copyfileobj(sys.stdin.buffer, file, length=1 << 20)
+        except OSError as problem:  # e.g. a full temporary folder
+            raise AudioError(f"{STDIN}: cannot copy standard input ({problem})") from None
+        yield copy
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     try:
@@ -139,7 +179,12 @@ def add_transcribe_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Transcribe audio files (wav, flac, ogg, mp3, ...; any rate and channels). "
         "Prints 'path<TAB>text' per file, or one JSON object per line with --json.",
     )
-    parser.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR", help="audio files or folders")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="FILE_OR_DIR",
+        help="audio files or folders; - reads one recording (any format) from standard input",
+    )
     parser.add_argument(
         "--model", metavar="PATH", help="checkpoint file or bundled model name (default: bundled)"
     )
@@ -153,7 +198,6 @@ def add_transcribe_parser(subparsers: argparse._SubParsersAction) -> None:
 def run_transcribe(args: argparse.Namespace) -> int:
     """``speechrnn transcribe``."""
     import torch
-    from tqdm import tqdm
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -167,10 +211,32 @@ def run_transcribe(args: argparse.Namespace) -> int:
         except ValueError as problem:
             raise UsageError(str(problem)) from None
 
-    files = find_audio_files(args.inputs)
+    try:
+        with stdin_as_file(args.inputs) as piped:
+            return transcribe_files(args, recognizer, commands, piped)
+    except AudioError as problem:  # only the copy of standard input: files fail one by one
+        error(str(problem))
+        return EXIT_FAILED
+
+
+def transcribe_files(
+    args: argparse.Namespace,
+    recognizer: Recognizer,
+    commands: CommandDecoder | None,
+    piped: Path | None,
+) -> int:
+    """Transcribe ``args.inputs`` and print a line each; ``piped`` stands for "-"."""
+    from tqdm import tqdm
+
+    inputs = [str(piped) if item == STDIN and piped else item for item in args.inputs]
+    files = find_audio_files(inputs)
     if not files:
         error("no audio files found in " + ", ".join(args.inputs))
         return EXIT_FAILED
+
+    def name(path: Path) -> str:
+        return STDIN if path == piped else str(path)
+
     failed = 0
     progress = tqdm(
         files,
@@ -186,17 +252,18 @@ def run_transcribe(args: argparse.Namespace) -> int:
         except (AudioError, OSError) as problem:
             failed += 1
             progress.clear()
-            error(str(problem) if isinstance(problem, AudioError) else f"{path}: {problem}")
+            message = str(problem) if isinstance(problem, AudioError) else f"{path}: {problem}"
+            error(message.replace(str(path), name(path)))
             continue
         elapsed = time.perf_counter() - started
         if args.json:
-            record = {"path": str(path), **result.to_dict()}
+            record = {"path": name(path), **result.to_dict()}
             record["rtf"] = round(elapsed / result.duration, 4) if result.duration > 0 else None
             record["confidence"] = round(result.confidence, 4)
             record["duration"] = round(result.duration, 4)
             line = json.dumps(record, ensure_ascii=False)
         else:
-            line = f"{path}\t{result.text}"
+            line = f"{name(path)}\t{result.text}"
         progress.clear()
         print(line, flush=True)
     return EXIT_FAILED if failed else EXIT_OK

@@ -1,8 +1,10 @@
 """Tests for speechrnn.cli: output formats, exit codes, and bad input without tracebacks."""
 
+import io
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +119,69 @@ def test_bad_files_fail_one_by_one(
     assert len(errors) == len(bad)
     for line, path in zip(errors, bad, strict=True):
         assert line.startswith("speechrnn: error: ") and str(path) in line
+
+
+class Piped(io.TextIOWrapper):
+    """Standard input with bytes piped in, or a terminal."""
+
+    def __init__(self, data: bytes, terminal: bool = False) -> None:
+        super().__init__(io.BytesIO(data))
+        self.terminal = terminal
+
+    def isatty(self) -> bool:
+        return self.terminal
+
+
+def test_dash_reads_one_recording_from_standard_input(
+    trained_model: TrainedModel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the copy goes, to check it
+    # FLAC, so the format must be told from the bytes (the copy has no suffix).
+    clip, rate = soundfile.read(str(trained_model.clips[2]), dtype="float32")
+    flac = tmp_path / "clip.flac"
+    soundfile.write(str(flac), clip, rate)
+    monkeypatch.setattr(sys, "stdin", Piped(flac.read_bytes()))
+    model = ["--model", str(trained_model.path)]
+    first = str(trained_model.clips[0])
+    code, out, _ = run(["transcribe", first, "-", *model], capsys)
+    assert code == 0
+    assert out.splitlines() == [f"{first}\tyes", "-\tgo forward"]
+    assert sorted(tmp_path.iterdir()) == [flac]  # the copy is gone
+
+    monkeypatch.setattr(sys, "stdin", Piped(flac.read_bytes()))
+    code, out, _ = run(["transcribe", "-", "--json", *model], capsys)
+    assert code == 0 and json.loads(out)["path"] == "-"
+
+    monkeypatch.setattr(sys, "stdin", Piped(b"not audio at all\n" * 50))
+    code, out, err = run(["transcribe", "-", *model], capsys)
+    assert code == 1 and out == ""
+    assert err.startswith("speechrnn: error: -: not a readable audio file")
+    assert len(err.strip().splitlines()) == 1 and str(tmp_path) not in err
+
+
+@pytest.mark.parametrize(
+    ("inputs", "terminal", "message"),
+    [
+        (["-", "-"], False, "can be read only once"),
+        (["-"], True, "nothing is piped in"),
+    ],
+)
+def test_standard_input_misuse_is_a_usage_error(
+    trained_model: TrainedModel,
+    inputs: list[str],
+    terminal: bool,
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(sys, "stdin", Piped(b"", terminal=terminal))
+    code, out, err = run(["transcribe", *inputs, "--model", str(trained_model.path)], capsys)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("speechrnn: error: ") and message in lines[0]
 
 
 def test_zero_samples_and_odd_formats_succeed(
