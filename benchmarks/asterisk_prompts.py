@@ -20,7 +20,8 @@ tone on each side.
 Run as a script, it writes both sets as a training manifest instead (MODEL_CARD.md, stage 13:
 one real speaker in training, after which her prompts are no test for that model)::
 
-    .venv/bin/python benchmarks/asterisk_prompts.py OUT_DIR [--repeat 8] [--asterisk-data DIR]
+    .venv/bin/python benchmarks/asterisk_prompts.py OUT_DIR [--repeat 8] [--asterisk-data DIR] \
+        [--only words|sentences]
 
 Each clip gets the synthetic corpus's 160 ms margins (``speechrnn.audio.pad_margins``) and is
 written once as FLAC; ``OUT_DIR/train.jsonl`` lists it ``--repeat`` times under ids of their own,
@@ -206,6 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out_dir", type=Path, help="folder for audio/ and train.jsonl")
     parser.add_argument("--repeat", type=int, default=1, help="listings per clip (default 1)")
     parser.add_argument(
+        "--only",
+        choices=("words", "sentences"),
+        help="write one set only: sentences leave her one-word prompts, which the Asterisk "
+        "lists of compare_pocketsphinx.py test, unheard (recipes/personal/README.md)",
+    )
+    parser.add_argument(
         "--asterisk-data", type=Path, help="folder the two packages were extracted into"
     )
     args = parser.parse_args(argv)
@@ -217,7 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     except TestDataError as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    clips = sets.words + sets.open_vocabulary
+    clips = {"words": sets.words, "sentences": sets.open_vocabulary}.get(
+        args.only or "", sets.words + sets.open_vocabulary
+    )
     manifest = write_training_manifest(clips, args.out_dir, args.repeat)
     seconds = sum(clip.duration for clip in clips)
     print(f"{manifest}: {len(clips)} prompts ({seconds:.0f} s before margins) x {args.repeat}")

@@ -130,3 +130,15 @@ def test_training_manifest_lists_each_padded_clip_repeat_times(tmp_path: Path) -
         assert len(audio) >= len(clip.samples) + 2 * 0.15 * RATE
     assert asterisk_prompts.main([str(out), "--repeat", "0"]) == 2
     assert asterisk_prompts.main([str(out), "--asterisk-data", str(tmp_path / "nothing")]) == 2
+
+
+@pytest.mark.parametrize(("only", "category"), [("words", "word"), ("sentences", "sentence")])
+def test_training_manifest_of_one_set(tmp_path: Path, only: str, category: str) -> None:
+    sets = asterisk_prompts.build_prompt_sets(make_prompts(tmp_path / "data"))
+    expected = sets.words if only == "words" else sets.open_vocabulary
+    out = tmp_path / only
+    argv = [str(out), "--only", only, "--asterisk-data", str(tmp_path / "data")]
+    assert asterisk_prompts.main(argv) == 0
+    records = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in records] == [c.text for c in expected]
+    assert {r["category"] for r in records} == {category}
