@@ -49,6 +49,7 @@ from speechrnn.checkpoint import (
     CheckpointError,
     load_acoustic_model,
     read_checkpoint,
+    resolve_model_path,
     save_model,
 )
 from speechrnn.data import (
@@ -184,8 +185,9 @@ class LoopConfig:
     eval_every: int = 0  # steps between dev evaluations; 0: at the end of each epoch only
     checkpoint_every: int = 200  # steps between last.pt saves (also saved each epoch)
     # Start a new run from this checkpoint's weights and feature normalization (fine-tuning on
-    # new data); its model and feature configs must equal the run's, except model.dropout, which
-    # holds no weights (a fine-tune may regularize harder). Optimizer and schedule start afresh.
+    # new data), or a bundled model's by name ("default"); its model and feature configs must
+    # equal the run's, except model.dropout, which holds no weights (a fine-tune may regularize
+    # harder). Optimizer and schedule start afresh.
     # Ignored when resuming (last.pt already holds the weights).
     init: str = ""
 
@@ -1005,7 +1007,8 @@ def _total_steps(config: TrainConfig, sampler: BucketBatchSampler) -> int:
 
 
 def _initialize_from(model: AcousticModel, config: TrainConfig, path: str) -> None:
-    """Load a checkpoint's weights into a fresh model whose configs must match it.
+    """Load a checkpoint's (or a bundled model's, by name) weights into a fresh model whose
+    configs must match it.
 
     Dropout may differ: it has no weights, and the run's own value is the one trained with.
 
@@ -1013,7 +1016,7 @@ def _initialize_from(model: AcousticModel, config: TrainConfig, path: str) -> No
         ConfigError: Unreadable checkpoint, or one whose model/feature config differs.
     """
     try:
-        source = load_acoustic_model(path)
+        source = load_acoustic_model(resolve_model_path(path))
     except CheckpointError as problem:
         raise ConfigError(f"train.init: cannot start from {path} ({problem})") from None
     source_config = replace(source.config, dropout=config.model.dropout)
