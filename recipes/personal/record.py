@@ -279,8 +279,9 @@ def main(
     except KeyboardInterrupt:
         print("\nstopped; run the same command again to go on", file=sys.stderr)
         return 130
-    print(f"{args.out}/train.jsonl: {len(train)} clips; dev.jsonl: {len(dev)} clips",
-          file=sys.stderr)  # fmt: skip
+    clips = len(train) // TRAIN_LISTINGS
+    print(f"{args.out}/train.jsonl: {clips} clips, each listed {TRAIN_LISTINGS} times; "
+          f"dev.jsonl: {len(dev)} clips", file=sys.stderr)  # fmt: skip
     return 0
 
 
