@@ -21,7 +21,7 @@ Run as a script, it writes both sets as a training manifest instead (MODEL_CARD.
 one real speaker in training, after which her prompts are no test for that model)::
 
     .venv/bin/python benchmarks/asterisk_prompts.py OUT_DIR [--repeat 8] [--asterisk-data DIR] \
-        [--only words|sentences]
+        [--only words|sentences] [--sample N]
 
 Each clip gets the synthetic corpus's 160 ms margins (``speechrnn.audio.pad_margins``) and is
 written once as FLAC; ``OUT_DIR/train.jsonl`` lists it ``--repeat`` times under ids of their own,
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import random
 import re
 import shutil
 import subprocess
@@ -213,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         "lists of compare_pocketsphinx.py test, unheard (recipes/personal/README.md)",
     )
     parser.add_argument(
+        "--sample",
+        type=int,
+        metavar="N",
+        help="only N of the prompts, drawn at random (seed 0), in their original order",
+    )
+    parser.add_argument(
         "--asterisk-data", type=Path, help="folder the two packages were extracted into"
     )
     args = parser.parse_args(argv)
@@ -227,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     clips = {"words": sets.words, "sentences": sets.open_vocabulary}.get(
         args.only or "", sets.words + sets.open_vocabulary
     )
+    if args.sample is not None:
+        if not 1 <= args.sample <= len(clips):
+            print(f"error: --sample must be 1-{len(clips)}, got {args.sample}", file=sys.stderr)
+            return 2
+        kept = set(random.Random(0).sample(range(len(clips)), args.sample))
+        clips = [clip for index, clip in enumerate(clips) if index in kept]
     manifest = write_training_manifest(clips, args.out_dir, args.repeat)
     seconds = sum(clip.duration for clip in clips)
     print(f"{manifest}: {len(clips)} prompts ({seconds:.0f} s before margins) x {args.repeat}")

@@ -142,3 +142,18 @@ def test_training_manifest_of_one_set(tmp_path: Path, only: str, category: str) 
     records = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
     assert [r["text"] for r in records] == [c.text for c in expected]
     assert {r["category"] for r in records} == {category}
+
+
+def test_training_manifest_of_a_sample(tmp_path: Path) -> None:
+    sets = asterisk_prompts.build_prompt_sets(make_prompts(tmp_path / "data"))
+    everything = [c.text for c in sets.words + sets.open_vocabulary]
+    data = ["--asterisk-data", str(tmp_path / "data")]
+    texts = []
+    for run in ("a", "b"):
+        assert asterisk_prompts.main([str(tmp_path / run), "--sample", "2", *data]) == 0
+        lines = (tmp_path / run / "train.jsonl").read_text().splitlines()
+        texts.append([json.loads(line)["text"] for line in lines])
+    assert texts[0] == texts[1] and len(texts[0]) == 2  # the same draw each time
+    assert texts[0] == [t for t in everything if t in texts[0]]  # in the original order
+    too_many = str(len(everything) + 1)
+    assert asterisk_prompts.main([str(tmp_path / "c"), "--sample", too_many, *data]) == 2
