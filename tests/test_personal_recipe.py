@@ -185,6 +185,21 @@ def test_main_reports_bad_input_in_one_line(
     assert capsys.readouterr().err.strip() == message
     code = record.main(["--commands", "stop", "--takes", "1", "--out", str(tmp_path)])
     assert code == 2 and "at least 2" in capsys.readouterr().err
+    code = record.main(["--commands", "stop", "--read-count", "3", "--out", str(tmp_path)])
+    assert code == 2 and "--read-count needs --read" in capsys.readouterr().err
+
+
+def test_read_count_takes_the_first_sentences(tmp_path: Path) -> None:
+    record = recipe("record")
+    sentences = tmp_path / "read.txt"
+    sentences.write_text("# a comment\nthe first one\nthe second one\nthe third one\n")
+    microphone = FakeMicrophone({})  # silence: each sentence is asked for twice, then skipped
+    argv = ["--read", str(sentences), "--read-count", "2", "--background", "0"]
+    assert (
+        record.main([*argv, "--out", str(tmp_path / "d")], lambda: microphone, microphone.say) == 0
+    )
+    asked = [p.split("Say: ")[1] for p in microphone.prompts if "Say: " in p and "again" not in p]
+    assert asked == ["the first one", "the second one"]
 
 
 def test_finish_carries_the_base_lm_and_threshold(tmp_path: Path) -> None:

@@ -1,14 +1,15 @@
 """Record your own voice, as training data for a model fine-tuned to it.
 
-    python recipes/personal/record.py --out DATA [--read recipes/personal/prompts.txt] \
-        [--commands "lights on,lights off,stop" | --commands-file F] [--takes 5] \
-        [--seconds 2.5] [--background 20] [--device ID|NAME]
+    python recipes/personal/record.py --out DATA [--read recipes/personal/prompts.txt \
+        [--read-count 30]] [--commands "lights on,lights off,stop" | --commands-file F] \
+        [--takes 5] [--seconds 2.5] [--background 20] [--device ID|NAME]
 
-``--read`` asks you to read each sentence of a file once (the 200 of prompts.txt take about ten
-minutes): speech in general, which is what teaches the model your voice (recipes/personal/
-README.md has the measurement). Each command phrase is asked for ``--takes`` times, round by
-round (all phrases once, then again), so the takes spread over the session. After "Say: ..."
-the microphone records ``--seconds`` (longer for a long sentence); the clip keeps 160 ms of
+``--read`` asks you to read each sentence of a file once (the first ``--read-count`` of them):
+speech in general, which is what teaches the model your voice. 30 sentences of prompts.txt take
+a minute or two; recipes/personal/README.md has the measurement. Each command phrase is asked
+for ``--takes`` times, round by round (all phrases once, then again), so the takes spread over
+the session. After "Say: ..." the microphone records ``--seconds`` (longer for a long
+sentence); the clip keeps 160 ms of
 background around the speech found in it (as every training clip of the bundled model has) and
 is written as DATA/audio/*.flac. A take in which no speech is heard is asked for again, once.
 ``--background`` seconds of your room with nobody speaking are recorded too, in 2 s clips with an
@@ -257,6 +258,9 @@ def main(
     group.add_argument("--commands-file", type=Path, help="one phrase per line")
     parser.add_argument("--out", type=Path, required=True, help="data folder to fill")
     parser.add_argument("--read", type=Path, help="sentences to read once each, one per line")
+    parser.add_argument(
+        "--read-count", type=int, metavar="N", help="read only the first N sentences of --read"
+    )
     parser.add_argument("--takes", type=int, default=5, help="takes per phrase (default 5)")
     parser.add_argument("--seconds", type=float, default=2.5, help="window per take (2.5)")
     parser.add_argument("--background", type=float, default=20.0, help="seconds of room tone")
@@ -265,8 +269,10 @@ def main(
     try:
         if not 0.5 <= args.seconds <= 30 or args.background < 0:
             raise RecordError("--seconds must be 0.5-30 and --background at least 0")
+        if args.read_count is not None and (args.read is None or args.read_count < 1):
+            raise RecordError("--read-count needs --read and must be at least 1")
         phrases = read_phrases(args.commands, args.commands_file)
-        reading = read_lines(args.read) if args.read else []
+        reading = read_lines(args.read)[: args.read_count] if args.read else []
         if not phrases and not reading:
             raise RecordError("give --read, --commands or --commands-file")
         takes = plan_takes(phrases, args.takes, reading)
