@@ -37,6 +37,17 @@ def error(message: str) -> None:
     print(f"speechrnn: error: {message}", file=sys.stderr)
 
 
+def read_phrase_file(path: str | Path) -> list[str]:
+    """The stripped lines of a UTF-8 text file that are neither blank nor ``#`` comments.
+
+    Raises:
+        OSError: The file cannot be read.
+        UnicodeDecodeError: It is not UTF-8 text.
+    """
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
 def read_commands(commands: str | None, commands_file: str | None) -> list[str] | None:
     """The command list from ``--commands "a,b"`` or ``--commands-file F`` (one per line).
 
@@ -47,10 +58,9 @@ def read_commands(commands: str | None, commands_file: str | None) -> list[str] 
         return None
     if commands_file is not None:
         try:
-            lines = Path(commands_file).read_text(encoding="utf-8").splitlines()
+            phrases = read_phrase_file(commands_file)
         except (OSError, UnicodeDecodeError) as problem:
             raise UsageError(f"cannot read commands file {commands_file}: {problem}") from None
-        phrases = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     else:
         assert commands is not None
         phrases = [phrase.strip() for phrase in commands.split(",") if phrase.strip()]

@@ -70,11 +70,9 @@ class FakeMicrophone:
 def clips_of(trained_model: TrainedModel) -> dict[str, np.ndarray]:
     clips = {}
     for text, path in zip(trained_model.phrases, trained_model.clips, strict=True):
-        clips[text] = np.interp(
-            np.arange(0, len(load_audio(path)) * 3) / 3,
-            np.arange(len(load_audio(path))),
-            load_audio(path).numpy(),
-        ).astype(np.float32)  # 16 kHz -> 48 kHz
+        samples = load_audio(path).numpy()  # 16 kHz
+        at_48k = np.arange(len(samples) * 3) / 3
+        clips[text] = np.interp(at_48k, np.arange(len(samples)), samples).astype(np.float32)
     return clips
 
 

@@ -39,12 +39,12 @@ from speechrnn.audio import (
     SAMPLE_RATE,
     AudioError,
     fit_margins,
-    load_audio,
     prepare_waveform,
     save_audio,
     speech_span,
 )
-from speechrnn.data import Utterance, write_manifest
+from speechrnn.cli import read_phrase_file
+from speechrnn.data import DataError, Utterance, audio_duration, write_manifest
 from speechrnn.microphone import AudioSource, MicrophoneError, MicrophoneSource
 from speechrnn.tokenizer import normalize_text
 from speechrnn.transcribe import MARGIN_SECONDS
@@ -195,7 +195,7 @@ def _record_background(
 
 
 def _utterance(path: Path, text: str) -> Utterance:
-    duration = len(load_audio(path)) / SAMPLE_RATE
+    duration = audio_duration(path)  # from the FLAC header: no need to decode the clip
     return Utterance(id=f"personal/{path.name}", audio=str(path.resolve()), text=text,
                      duration=duration)  # fmt: skip
 
@@ -226,10 +226,9 @@ def read_lines(path: Path) -> list[str]:
         RecordError: The file cannot be read.
     """
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        return read_phrase_file(path)
     except (OSError, UnicodeDecodeError) as problem:
         raise RecordError(f"cannot read {path}: {problem}") from None
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 def read_phrases(commands: str | None, commands_file: Path | None) -> list[str]:
@@ -279,7 +278,7 @@ def main(
         source = open_source() if open_source else MicrophoneSource(args.device)
         with source:
             train, dev = record_session(takes, args.out, source, args.seconds, args.background, say)
-    except (RecordError, MicrophoneError, AudioError, OSError) as problem:
+    except (RecordError, MicrophoneError, AudioError, DataError, OSError) as problem:
         print(f"record: error: {problem}", file=sys.stderr)
         return 2 if isinstance(problem, RecordError) else 1
     except KeyboardInterrupt:
