@@ -7,6 +7,7 @@ memory at its native rate and channel count.
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 import subprocess
@@ -33,33 +34,79 @@ class AudioError(ValueError):
     """An audio input that cannot be used; the message is one line, fit for a user."""
 
 
+# torchaudio builds one windowed-sinc kernel of (new / gcd) x (orig / gcd + 2 x reach) taps for a
+# pair of rates: 76,000 for 44.1 kHz -> 16 kHz, but 706 million (2.8 GB, and 12 GB at its peak)
+# for 44,099 Hz, whose gcd with 16,000 is 1. A rate whose kernel would pass this bound is filtered
+# as the nearest rate whose kernel does not: within 0.1% for every rate from 8 kHz up (44,099 Hz
+# as 44,100, 7,999 as 8,000), a change of speed and pitch that recognition does not notice.
+_MAX_KERNEL_TAPS = 1_000_000
+
+
+def _kernel_taps(orig_freq: int, new_freq: int) -> int:
+    """Size of torchaudio's resampling kernel (lowpass_filter_width 6, rolloff 0.99)."""
+    gcd = math.gcd(orig_freq, new_freq)
+    reach = math.ceil(6 * orig_freq / (min(orig_freq, new_freq) * 0.99))
+    return new_freq // gcd * (orig_freq // gcd + 2 * reach)
+
+
+def filter_rate(orig_freq: int, new_freq: int = SAMPLE_RATE) -> int:
+    """The input rate that audio at ``orig_freq`` is resampled as.
+
+    Args:
+        orig_freq: The audio's sample rate.
+        new_freq: The rate to resample to.
+
+    Returns:
+        ``orig_freq`` itself for every common rate; for an odd one (44,099 Hz) the nearest rate
+        whose filter is small (44,100 Hz).
+    """
+    for distance in range(orig_freq):
+        for rate in (orig_freq - distance, orig_freq + distance):
+            if rate > 0 and _kernel_taps(rate, new_freq) <= _MAX_KERNEL_TAPS:
+                return rate
+    return orig_freq  # not reached: a rate that divides new_freq always qualifies
+
+
+@functools.lru_cache(maxsize=8)
+def _resample_transform(orig_freq: int, new_freq: int) -> torchaudio.transforms.Resample:
+    """The windowed-sinc resampling filter for one pair of rates, built on first use.
+
+    The transform only reads its kernel, so one instance serves every ``Resampler`` (and thread)
+    at these rates. Eight pairs bound the cache; each kernel is at most 4 MB (float32).
+    """
+    return torchaudio.transforms.Resample(orig_freq, new_freq, dtype=torch.float32)
+
+
 class Resampler:
     """Resample a stream of blocks exactly as if the whole signal had been resampled at once.
 
     Each block is resampled with enough context on both sides to cover the windowed-sinc filter,
     and block boundaries are kept on the grid where input and output samples coincide, so the
     concatenated output equals ``torchaudio.functional.resample`` of the concatenated input
-    (within float tolerance) away from the signal's two ends.
+    (within float tolerance) away from the signal's two ends. An odd input rate is resampled as
+    the nearest rate with a small filter (:func:`filter_rate`).
     """
 
     def __init__(self, orig_freq: int, new_freq: int = SAMPLE_RATE) -> None:
         if orig_freq <= 0 or new_freq <= 0:
             raise AudioError(f"sample rates must be positive, got {orig_freq} -> {new_freq}")
-        gcd = math.gcd(orig_freq, new_freq)
         self.orig_freq = orig_freq
         self.new_freq = new_freq
-        self._orig_step = orig_freq // gcd  # input samples per output "grid" step
+        # From here on the input counts as being at this rate (itself, for any common rate).
+        self.filter_freq = filter_rate(orig_freq, new_freq)
+        gcd = math.gcd(self.filter_freq, new_freq)
+        self._orig_step = self.filter_freq // gcd  # input samples per output "grid" step
         self._new_step = new_freq // gcd
         # torchaudio's kernel (lowpass_filter_width=6) reaches ~6 * orig/new input samples; 64 more
         # is margin. Rounded up to the grid so trimmed output stays aligned.
-        reach = 6 * max(1.0, orig_freq / new_freq) + 64
+        reach = 6 * max(1.0, self.filter_freq / new_freq) + 64
         self._context = self._orig_step * math.ceil(reach / self._orig_step)
         self._buffer = torch.zeros(0)
         self._left = 0  # samples of already-emitted history at the start of _buffer
         # The same filter as torchaudio.functional.resample (bit for bit, with a float32 kernel),
-        # built once: rebuilding it per call costs ~2.5 ms for 44.1 kHz, 5% of a core on 50 ms
-        # microphone blocks.
-        self._transform = torchaudio.transforms.Resample(orig_freq, new_freq, dtype=torch.float32)
+        # built once per pair of rates and shared: building it costs ~2.5 ms for 44.1 kHz, 5% of
+        # a core on 50 ms microphone blocks, and a tenth of a 1 s command-mode call.
+        self._transform = _resample_transform(self.filter_freq, new_freq)
 
     def _resample(self, samples: torch.Tensor) -> torch.Tensor:
         result: torch.Tensor = self._transform(samples)
@@ -74,7 +121,7 @@ class Resampler:
         Returns:
             (samples,) float32 output at ``new_freq``; it lags the input by the filter context.
         """
-        if self.orig_freq == self.new_freq:
+        if self.filter_freq == self.new_freq:
             return samples
         self._buffer = torch.cat([self._buffer, samples.float()])
         # Emit whole grid steps, keeping `context` samples of look-ahead unconsumed.
@@ -96,11 +143,11 @@ class Resampler:
         Returns:
             (samples,) float32 output at ``new_freq``.
         """
-        if self.orig_freq == self.new_freq or len(self._buffer) <= self._left:
+        if self.filter_freq == self.new_freq or len(self._buffer) <= self._left:
             return torch.zeros(0)
         out = self._resample(self._buffer)
         skip = self._left // self._orig_step * self._new_step
-        total = math.ceil((len(self._buffer) - self._left) * self.new_freq / self.orig_freq)
+        total = math.ceil((len(self._buffer) - self._left) * self.new_freq / self.filter_freq)
         self._buffer = torch.zeros(0)
         self._left = 0
         return out[skip : skip + total]

@@ -14,6 +14,7 @@ from speechrnn.audio import (
     AudioError,
     Resampler,
     _ffmpeg_blocks,
+    filter_rate,
     fit_margins,
     frame_levels,
     iter_audio,
@@ -91,6 +92,45 @@ def test_resampler_with_random_chunks() -> None:
     pieces.append(resampler.flush())
     expected = torchaudio.functional.resample(signal, 48000, SAMPLE_RATE)
     assert torch.allclose(torch.cat(pieces), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "rate", [4000, 8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 192000]
+)
+def test_common_rates_are_filtered_as_themselves(rate: int) -> None:
+    assert filter_rate(rate) == rate
+
+
+@pytest.mark.parametrize(("rate", "nearest"), [(44099, 44100), (7999, 8000), (47999, 48000)])
+def test_an_odd_rate_is_filtered_as_the_nearest_rate_with_a_small_kernel(
+    rate: int, nearest: int
+) -> None:
+    # 44,099 Hz shares no factor with 16 kHz: torchaudio's kernel for it would take 2.8 GB.
+    assert filter_rate(rate) == nearest
+    resampler = Resampler(rate, SAMPLE_RATE)
+    assert resampler.filter_freq == nearest
+    kernel = resampler._transform.kernel
+    assert kernel.numel() <= 1_000_000
+    signal = torch.randn(rate * 2, generator=torch.Generator().manual_seed(2))
+    streamed = torch.cat([resampler.process(signal[:30001]), resampler.process(signal[30001:])])
+    streamed = torch.cat([streamed, resampler.flush()])
+    expected = torchaudio.functional.resample(signal, nearest, SAMPLE_RATE)
+    assert len(streamed) == len(expected)
+    assert torch.allclose(streamed, expected, atol=1e-5)
+
+
+def test_an_odd_rate_file_reads_at_the_right_length(tmp_path: Path) -> None:
+    path = tmp_path / "odd.wav"
+    soundfile.write(str(path), _sine(44099, seconds=2.0), 44099, subtype="FLOAT")
+    audio = load_audio(path)
+    assert abs(len(audio) - 2 * SAMPLE_RATE) <= 2
+    rms = float(audio[2000:-2000].pow(2).mean().sqrt())
+    assert rms == pytest.approx(0.5 / np.sqrt(2), rel=0.01)
+
+
+def test_resamplers_at_the_same_rates_share_one_filter() -> None:
+    assert Resampler(44100)._transform is Resampler(44100)._transform
+    assert Resampler(44100)._transform is not Resampler(48000)._transform
 
 
 def test_waveform_input_integer_and_stereo() -> None:
