@@ -24,6 +24,11 @@ ASSETS = Path(__file__).parent / "assets"
 _REGISTRY = ASSETS / "models.json"  # {"name": {"file": ..., "sha256": ...}}
 DEFAULT_MODEL = "default"
 
+# How torch files begin: a zip archive (torch.save's format since 1.6) or a pickle (the legacy
+# format, protocol 2 and up).
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_MAGIC = b"\x80"
+
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message is one line, fit for a user."""
@@ -116,7 +121,19 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for corrupt files
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        try:
+            with path.open("rb") as handle:
+                magic = handle.read(4)
+        except OSError as unreadable:  # a permission or I/O error: torch's error says the same
+            raise CheckpointError(f"{path}: cannot be read ({unreadable.strerror})") from None
+        if not (magic.startswith(_ZIP_MAGIC) or magic.startswith(_PICKLE_MAGIC)):
+            # torch's messages for a file that is no torch file at all say nothing useful (for a
+            # text file, a bare number read as the legacy format's magic).
+            reason = "not a PyTorch file"
+        else:
+            text = str(error).strip()
+            detail = text.splitlines()[0] if text else type(error).__name__
+            reason = f"a damaged or incomplete PyTorch file: {detail}"
         raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a speechrnn checkpoint")

@@ -58,8 +58,14 @@ def test_bad_files(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         read_checkpoint(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_text("not a checkpoint")
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match=r"not a readable checkpoint \(not a PyTorch file\)"):
         read_checkpoint(tmp_path / "junk.pt")
+    # A torch file cut short is a zip archive torch cannot read: torch's own reason is kept.
+    torch.save({"weights": torch.zeros(1000)}, tmp_path / "whole.pt")
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "whole.pt").read_bytes()[:-200])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint") as caught:
+        read_checkpoint(tmp_path / "cut.pt")
+    assert "damaged or incomplete PyTorch file" in str(caught.value)
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not a speechrnn checkpoint"):
         read_checkpoint(tmp_path / "other.pt")
