@@ -298,9 +298,14 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     """
     unknown = sorted(set(values) - set(_SECTIONS))
     if unknown:
-        raise ConfigError(
-            f"unknown section [{unknown[0]}]; valid sections: " + ", ".join(_SECTIONS)
-        )
+        name = unknown[0]
+        if isinstance(values[name], dict):
+            raise ConfigError(f"unknown section [{name}]; valid sections: " + ", ".join(_SECTIONS))
+        # A key above every [section] is an easy slip: `recipe = "x"` at the top of the file.
+        homes = [section for section, cls in _SECTIONS.items()
+                 if name in {f.name for f in fields(cls)}]  # fmt: skip
+        where = f"put it under [{homes[0]}]" if homes else "valid sections: " + ", ".join(_SECTIONS)
+        raise ConfigError(f"{name} stands outside any [section]; {where}")
     sections = {name: _section_from_dict(cls, values.get(name, {}), name)
                 for name, cls in _SECTIONS.items()}  # fmt: skip
     if sections["spec_augment"].warps and sections["features"].kind != "logmel":

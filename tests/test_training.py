@@ -93,6 +93,15 @@ def test_config_file_errors(tmp_path: Path) -> None:
     unknown.write_text("[data]\nbatch_size = 3\n")
     with pytest.raises(ConfigError, match=r"unknown key data\.batch_size"):
         load_config(unknown)
+    loose = tmp_path / "loose.toml"
+    loose.write_text('recipe = "manifest"\n[optim]\nlr = 0.01\n')
+    with pytest.raises(
+        ConfigError, match=r"recipe stands outside any \[section\]; put it under \[data\]"
+    ):
+        load_config(loose)
+    loose.write_text("speed = 3\n")
+    with pytest.raises(ConfigError, match=r"speed stands outside any \[section\]; valid sections"):
+        load_config(loose)
 
 
 def test_overrides_apply_on_top_of_the_file(tmp_path: Path) -> None:
