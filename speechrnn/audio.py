@@ -292,13 +292,15 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> torch.Tensor
 
 
 def prepare_waveform(
-    waveform: np.ndarray | torch.Tensor, sample_rate: int, target_rate: int = SAMPLE_RATE
+    waveform: np.ndarray | torch.Tensor, sample_rate: float, target_rate: int = SAMPLE_RATE
 ) -> torch.Tensor:
     """Bring an in-memory waveform to float32 mono at ``target_rate``.
 
     Args:
-        waveform: (samples,) or (samples, channels) audio; integer dtypes are scaled to [-1, 1].
-        sample_rate: Rate of ``waveform``.
+        waveform: (samples,), (samples, channels) or (channels, samples) audio (the longer axis
+            is time, so ``torchaudio.load``'s layout works as is); integer dtypes are scaled to
+            [-1, 1].
+        sample_rate: Rate of ``waveform`` in Hz, a whole number (16000.0 is fine).
         target_rate: Output rate.
 
     Returns:
@@ -307,12 +309,31 @@ def prepare_waveform(
     Raises:
         AudioError: Bad shape or rate, or NaN/infinite samples.
     """
+    rate = whole_rate(sample_rate)
+    if not isinstance(waveform, torch.Tensor | np.ndarray):
+        waveform = np.asarray(waveform)  # a list of samples
+    if waveform.ndim == 2 and waveform.shape[0] < waveform.shape[1]:
+        # (channels, samples): no whole recording has more channels than samples.
+        waveform = waveform.T
     mono = to_mono(waveform)
     _check_finite(mono, "waveform")
-    if sample_rate == target_rate:
+    if rate == target_rate:
         return mono.contiguous()
-    resampler = Resampler(sample_rate, target_rate)
+    resampler = Resampler(rate, target_rate)
     return torch.cat([resampler.process(mono), resampler.flush()])
+
+
+def whole_rate(sample_rate: float) -> int:
+    """A sample rate as an int, from an int or a float with no fraction.
+
+    Raises:
+        AudioError: A fraction of a hertz, or not a number.
+    """
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float | np.number):
+        raise AudioError(f"sample_rate must be a number of Hz, got {sample_rate!r}")
+    if not float(sample_rate).is_integer():
+        raise AudioError(f"sample_rate must be a whole number of Hz, got {sample_rate}")
+    return int(sample_rate)
 
 
 def save_audio(path: str | Path, waveform: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> None:

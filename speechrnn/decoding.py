@@ -665,6 +665,9 @@ class CommandDecoder:
             raise ValueError("commands must be a sequence of phrases, not a single string")
         if len(commands) == 0:
             raise ValueError("commands must contain at least one phrase")
+        for phrase in commands:
+            if not isinstance(phrase, str):
+                raise TypeError(f"commands must be strings, got {type(phrase).__name__} {phrase!r}")
         if math.isnan(threshold):
             raise ValueError("threshold must be a number, got NaN")
         if threshold > 0:

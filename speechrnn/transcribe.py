@@ -8,6 +8,7 @@ back on the file's clock.
 from __future__ import annotations
 
 import functools
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -51,7 +52,7 @@ DEFAULT_LM_BEAM_SIZE = 8
 # single words gave half the false accepts (MODEL_CARD.md).
 MARGIN_SECONDS = 0.16
 
-AudioInput = str | Path | np.ndarray | torch.Tensor
+AudioInput = str | Path | bytes | np.ndarray | torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -316,11 +317,14 @@ class Recognizer:
             for span in spans
         )  # fmt: skip
 
-    def _blocks(self, audio: AudioInput, sample_rate: int | None) -> Iterator[torch.Tensor]:
-        if isinstance(audio, str | Path):
+    def _blocks(self, audio: AudioInput, sample_rate: float | None) -> Iterator[torch.Tensor]:
+        if isinstance(audio, str | Path | bytes):
             if sample_rate is not None:
                 raise ValueError("sample_rate is only for waveforms; files carry their own")
-            yield from iter_audio(audio, sample_rate=self.sample_rate)
+            if isinstance(audio, bytes):
+                yield from _encoded_blocks(audio, self.sample_rate)
+            else:
+                yield from iter_audio(audio, sample_rate=self.sample_rate)
             return
         if sample_rate is None:
             raise ValueError("a waveform needs its sample_rate")
@@ -329,7 +333,7 @@ class Recognizer:
     def transcribe(
         self,
         audio: AudioInput,
-        sample_rate: int | None = None,
+        sample_rate: float | None = None,
         commands: Sequence[str] | CommandDecoder | None = None,
         beam_size: int | None = None,
         command_threshold: float | None = None,
@@ -338,8 +342,11 @@ class Recognizer:
         """Transcribe a file or a waveform.
 
         Args:
-            audio: A path to an audio file, or a (samples,) / (samples, channels) waveform.
-            sample_rate: The waveform's rate (required for waveforms, not allowed for files).
+            audio: A path to an audio file, an audio file's contents (bytes, any format a path
+                may be in), or a waveform: (samples,), (samples, channels), or (channels,
+                samples) as ``torchaudio.load`` returns it (the longer axis is time).
+            sample_rate: The waveform's rate in Hz (required for waveforms, not allowed for
+                files and bytes).
             commands: Phrases to choose from (the result is one of them, or rejected), or None
                 for free transcription.
             beam_size: 1 for greedy decoding; more for CTC prefix beam search (None:
@@ -392,6 +399,24 @@ class Recognizer:
             result = self.decode_log_probs(torch.cat(all_log_probs), decoder, duration=duration)
             return _within(_on_clock(result, pieces), 0.0, duration)
         return _join(segments, duration)
+
+
+def _encoded_blocks(data: bytes, sample_rate: int) -> Iterator[torch.Tensor]:
+    """Decode an audio file's contents held in memory (an upload, a network message).
+
+    They go through a temporary file, removed afterwards, so every format a path can be in
+    works (told from the bytes; ffmpeg's too) and a long recording is still read block by block.
+
+    Raises:
+        AudioError: As for a file, with the temporary file's name replaced by "<bytes>".
+    """
+    with tempfile.TemporaryDirectory(prefix="speechrnn-bytes-") as folder:
+        path = Path(folder) / "audio"
+        path.write_bytes(data)
+        try:
+            yield from iter_audio(path, sample_rate=sample_rate)
+        except AudioError as error:
+            raise AudioError(str(error).replace(str(path), "<bytes>")) from None
 
 
 def _on_clock(result: Result, pieces: Sequence[tuple[float, float]]) -> Result:

@@ -2,6 +2,7 @@
 
 import itertools
 import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 from conftest import TrainedModel
 
 from speechrnn import load_model, tokenizer
-from speechrnn.audio import SAMPLE_RATE, load_audio, save_audio
+from speechrnn.audio import SAMPLE_RATE, AudioError, load_audio, save_audio
 from speechrnn.lexicon import Lexicon
 from speechrnn.lm import WordLM
 from speechrnn.transcribe import (
@@ -55,6 +56,24 @@ def test_file_and_waveform_agree(trained_model: TrainedModel) -> None:
         assert from_waveform.text == phrase
         stereo_48k = torch.stack([waveform, waveform], 1).repeat_interleave(3, 0)
         assert model.transcribe(stereo_48k, sample_rate=48000).text == phrase
+        # torchaudio.load's layout, (channels, samples), and a rate given as a float.
+        assert model.transcribe(stereo_48k.T, sample_rate=48000.0).text == phrase
+        from_bytes = model.transcribe(clip.read_bytes())
+        assert (from_bytes.text, from_bytes.words) == (phrase, from_file.words)
+
+
+def test_bytes_that_are_not_audio_name_no_temporary_file(
+    trained_model: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = load_model(trained_model.path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(AudioError, match=r"^<bytes>: (not a readable audio file|file is empty)"):
+        model.transcribe(b"not audio at all")
+    with pytest.raises(AudioError, match=r"^<bytes>: file is empty$"):
+        model.transcribe(b"")
+    assert list(tmp_path.iterdir()) == []  # the temporary copies are gone
+    with pytest.raises(ValueError, match="sample_rate is only for waveforms"):
+        model.transcribe(trained_model.clips[0].read_bytes(), sample_rate=SAMPLE_RATE)
 
 
 def test_beam_search_agrees_on_clear_clips(trained_model: TrainedModel) -> None:
@@ -127,6 +146,12 @@ def test_bad_arguments(trained_model: TrainedModel) -> None:
         model.transcribe(trained_model.clips[0], beam_size=0)
     with pytest.raises(ValueError):
         model.transcribe(trained_model.clips[0], commands=[])
+    with pytest.raises(TypeError, match="commands must be strings, got int 1"):
+        model.transcribe(trained_model.clips[0], commands=["yes", 1])  # type: ignore[list-item]
+    with pytest.raises(AudioError, match=r"whole number of Hz, got 16000\.5"):
+        model.transcribe(torch.zeros(100), sample_rate=16000.5)
+    with pytest.raises(AudioError, match="a number of Hz, got '16000'"):
+        model.transcribe(torch.zeros(100), sample_rate="16000")  # type: ignore[arg-type]
 
 
 def test_checkpoint_carries_the_command_threshold(
