@@ -37,8 +37,8 @@ class AudioError(ValueError):
 # torchaudio builds one windowed-sinc kernel of (new / gcd) x (orig / gcd + 2 x reach) taps for a
 # pair of rates: 76,000 for 44.1 kHz -> 16 kHz, but 706 million (2.8 GB, and 12 GB at its peak)
 # for 44,099 Hz, whose gcd with 16,000 is 1. A rate whose kernel would pass this bound is filtered
-# as the nearest rate whose kernel does not: within 0.1% for every rate from 8 kHz up (44,099 Hz
-# as 44,100, 7,999 as 8,000), a change of speed and pitch that recognition does not notice.
+# as the nearest rate whose kernel does not: within 0.1% for every rate from 8 to 400 kHz (44,099
+# Hz as 44,100, 7,999 as 8,000), a change of speed and pitch that recognition does not notice.
 _MAX_KERNEL_TAPS = 1_000_000
 
 
@@ -104,8 +104,8 @@ class Resampler:
         self._buffer = torch.zeros(0)
         self._left = 0  # samples of already-emitted history at the start of _buffer
         # The same filter as torchaudio.functional.resample (bit for bit, with a float32 kernel),
-        # built once per pair of rates and shared: building it costs ~2.5 ms for 44.1 kHz, 5% of
-        # a core on 50 ms microphone blocks, and a tenth of a 1 s command-mode call.
+        # built once per pair of rates and shared: building it takes 1-2.5 ms (44.1 kHz), 5% of a
+        # core if redone per 50 ms microphone block, and a tenth to a sixth of a 0.6 s command.
         self._transform = _resample_transform(self.filter_freq, new_freq)
 
     def _resample(self, samples: torch.Tensor) -> torch.Tensor:
