@@ -108,6 +108,9 @@ def start_listen(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
 
 
 def play(env: dict[str, str], path: Path) -> None:
+    # One file per test, all its utterances in it: a paplay started while `listen` captures the
+    # sink's monitor can lose the start of its sound (the "s" of "stop", heard as "top", in 3 of 3
+    # runs of 2026-12-03), while the same words in one stream came through every time.
     subprocess.run(["paplay", "--device=vmic", str(path)], env=env, check=True, timeout=30)
 
 
