@@ -164,14 +164,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"ensemble: {1 + len(members)} model(s) x warps {list(warps)}", file=sys.stderr)
     restore = install(members, warps)
+    try:
+        return run_script(script, args.script_args, EnsembleError)
+    finally:
+        restore()
+
+
+def run_script(script: Path, script_args: list[str], *errors: type[Exception]) -> int:
+    """Run a benchmark script in this process, as if started directly; return its exit code.
+
+    Args:
+        script: The script.
+        script_args: Its arguments.
+        errors: Exceptions the caller's patch may raise inside it: a one-line error, code 2.
+    """
     saved_argv, saved_path = sys.argv, list(sys.path)
     # The script runs as if started directly: its own argv, and its folder importable (the
     # benchmarks import their sibling modules).
-    sys.argv = [str(script), *args.script_args]
+    sys.argv = [str(script), *script_args]
     sys.path.insert(0, str(script.resolve().parent))
     try:
         runpy.run_path(str(script), run_name="__main__")
-    except EnsembleError as problem:
+    except errors as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     except SystemExit as done:
@@ -181,7 +195,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
-        restore()
     return 0
 
 
