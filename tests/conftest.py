@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,12 @@ from speechrnn.checkpoint import save_model
 from speechrnn.decoding import greedy_decode
 from speechrnn.model import AcousticModel, ModelConfig
 from speechrnn.tokenizer import encode
+
+# The benchmark scripts import their sibling modules by name (they run as scripts from their
+# folder); the tests of those scripts import them the same way.
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))
 
 # Short and acoustically distinct, so a tiny model separates them quickly.
 TRAINED_PHRASES = ("yes", "stop", "go forward")

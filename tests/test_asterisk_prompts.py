@@ -9,20 +9,14 @@ from __future__ import annotations
 import gzip
 import json
 import subprocess
-import sys
 from pathlib import Path
 
+import asterisk_prompts
 import numpy as np
 import pytest
+import real_speech
 import soundfile
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))
-
-import asterisk_prompts  # noqa: E402
-import real_speech  # noqa: E402
-from real_speech import RATE  # noqa: E402
+from real_speech import RATE
 
 PROMPT_TEXTS = """; Core Asterisk Sounds in English
 

@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import command_threshold
 import numpy as np
 import pytest
 import soundfile
 import torch
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))
-
-import command_threshold  # noqa: E402
 
 RATE = 16000
 

@@ -4,18 +4,12 @@ that it is undone after the benchmark script, the shift's target, and the errors
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
+import command_variants
 import pytest
 import torch
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))
-
-import command_variants  # noqa: E402
-from command_variants import (  # noqa: E402
+from command_variants import (
     dct_rows,
     feature_target,
     install,
@@ -24,11 +18,11 @@ from command_variants import (  # noqa: E402
     shifted_log_probs,
 )
 
-from speechrnn import decoding, transcribe  # noqa: E402
-from speechrnn.audio import save_audio  # noqa: E402
-from speechrnn.lm import WordLM  # noqa: E402
-from speechrnn.model import AcousticModel, ModelConfig  # noqa: E402
-from speechrnn.transcribe import NUMBER_WORDS, Recognizer  # noqa: E402
+from speechrnn import decoding, transcribe
+from speechrnn.audio import save_audio
+from speechrnn.lm import WordLM
+from speechrnn.model import AcousticModel, ModelConfig
+from speechrnn.transcribe import NUMBER_WORDS, Recognizer
 
 TINY = ModelConfig(hidden_size=16, num_layers=1, conv_channels=16, dropout=0.0)
 

@@ -10,28 +10,22 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+import compare_pocketsphinx as compare
 import numpy as np
 import pytest
+import real_speech
 import soundfile
 from conftest import TrainedModel
+from real_speech import RATE, Clip
+from test_asterisk_prompts import make_prompts
+from test_klettres_sounds import make_klettres
+from test_ktuberling_words import make_ktuberling
 
 from speechrnn.audio import load_audio
 from speechrnn.decoding import DEFAULT_COMMAND_THRESHOLD
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))
-
-import compare_pocketsphinx as compare  # noqa: E402
-import real_speech  # noqa: E402
-from real_speech import RATE, Clip  # noqa: E402
-from test_asterisk_prompts import make_prompts  # noqa: E402
-from test_klettres_sounds import make_klettres  # noqa: E402
-from test_ktuberling_words import make_ktuberling  # noqa: E402
 
 CARDS_GRAM = """#JSGF v1.0;
 grammar cards;

@@ -3,28 +3,22 @@ Recognizer.log_probs around a benchmark script, and its errors. Nothing is downl
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import ensemble
 import pytest
 import torch
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))
-
-import ensemble  # noqa: E402
-from ensemble import (  # noqa: E402
+from ensemble import (
     EnsembleError,
     average_probabilities,
     ensemble_log_probs,
     parse_warps,
 )
 
-from speechrnn.checkpoint import save_model  # noqa: E402
-from speechrnn.features import FeatureConfig  # noqa: E402
-from speechrnn.model import AcousticModel, ModelConfig  # noqa: E402
-from speechrnn.transcribe import Recognizer  # noqa: E402
+from speechrnn.checkpoint import save_model
+from speechrnn.features import FeatureConfig
+from speechrnn.model import AcousticModel, ModelConfig
+from speechrnn.transcribe import Recognizer
 
 TINY = ModelConfig(hidden_size=16, num_layers=1, conv_channels=16, dropout=0.0)
 

@@ -6,21 +6,15 @@ ships both), so nothing is downloaded.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import klettres_sounds
 import numpy as np
 import pytest
+import real_speech
 import soundfile
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))
-
-import klettres_sounds  # noqa: E402
-import real_speech  # noqa: E402
-from klettres_sounds import DATA_SUBDIR  # noqa: E402
-from real_speech import RATE  # noqa: E402
+from klettres_sounds import DATA_SUBDIR
+from real_speech import RATE
 
 FILE_RATE = 44100
 # Language -> (alphabet names, syllable names), as the sounds.xml files list them.

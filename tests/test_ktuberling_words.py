@@ -6,21 +6,15 @@ speechrnn reads and resamples to 16 kHz), so nothing is downloaded.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import ktuberling_words
 import numpy as np
 import pytest
+import real_speech
 import soundfile
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))
-
-import ktuberling_words  # noqa: E402
-import real_speech  # noqa: E402
-from ktuberling_words import DATA_SUBDIR  # noqa: E402
-from real_speech import RATE  # noqa: E402
+from ktuberling_words import DATA_SUBDIR
+from real_speech import RATE
 
 FILE_RATE = 22050
 # Playground -> the sounds of its objects (a sound may serve several objects and playgrounds).

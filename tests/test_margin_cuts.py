@@ -8,18 +8,11 @@ looser rule reaches, are known in advance. Nothing is downloaded.
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
+import margin_cuts
 import pytest
 import torch
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-if str(BENCHMARKS) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS))
-
-import margin_cuts  # noqa: E402
-from margin_cuts import ClipCut, measure_clip, summarize  # noqa: E402
+from margin_cuts import ClipCut, measure_clip, summarize
 
 RATE = 16000
 
