@@ -665,9 +665,6 @@ class CommandDecoder:
             raise ValueError("commands must be a sequence of phrases, not a single string")
         if len(commands) == 0:
             raise ValueError("commands must contain at least one phrase")
-        for phrase in commands:
-            if not isinstance(phrase, str):
-                raise TypeError(f"commands must be strings, got {type(phrase).__name__} {phrase!r}")
         if math.isnan(threshold):
             raise ValueError("threshold must be a number, got NaN")
         if threshold > 0:
@@ -681,6 +678,8 @@ class CommandDecoder:
         normalized_to_phrase: dict[str, str] = {}
         targets = []
         for phrase in commands:
+            if not isinstance(phrase, str):
+                raise TypeError(f"commands must be strings, got {type(phrase).__name__} {phrase!r}")
             normalized = tokenizer.normalize_text(phrase)
             if not normalized:
                 raise ValueError(f"command {phrase!r} has nothing speakable after normalization")
