@@ -180,11 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     print(f"command_variants: {variant}", file=sys.stderr)
-    restore = install(variant, target)
-    try:
-        return run_script(args.script, args.script_args)
-    finally:
-        restore()
+    return run_script(args.script, args.script_args, install(variant, target))
 
 
 def _target(manifest: Path | None, cache: Path | None) -> torch.Tensor:

@@ -163,19 +163,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     print(f"ensemble: {1 + len(members)} model(s) x warps {list(warps)}", file=sys.stderr)
-    restore = install(members, warps)
-    try:
-        return run_script(script, args.script_args, EnsembleError)
-    finally:
-        restore()
+    return run_script(script, args.script_args, install(members, warps), EnsembleError)
 
 
-def run_script(script: Path, script_args: list[str], *errors: type[Exception]) -> int:
+def run_script(
+    script: Path, script_args: list[str], restore: Callable[[], None], *errors: type[Exception]
+) -> int:
     """Run a benchmark script in this process, as if started directly; return its exit code.
 
     Args:
         script: The script.
         script_args: Its arguments.
+        restore: Undoes the caller's patch; called when the script ends, however it ends.
         errors: Exceptions the caller's patch may raise inside it: a one-line error, code 2.
     """
     saved_argv, saved_path = sys.argv, list(sys.path)
@@ -195,6 +194,7 @@ def run_script(script: Path, script_args: list[str], *errors: type[Exception]) -
         return 1
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
+        restore()
     return 0
 
 
