@@ -18,7 +18,7 @@ from typing import Any
 
 from speechrnn.checkpoint import (
     CheckpointError,
-    load_acoustic_model,
+    model_from_checkpoint,
     read_checkpoint,
     resolve_model_path,
     save_model,
@@ -52,7 +52,7 @@ def finish(checkpoint: Path, out: Path, base: str | None = None) -> Path:
                 f"{checkpoint}: its {key.replace('_', ' ')} differs from {base_path.name}'s; "
                 "fine-tune from the base (train.init) to keep them"
             )
-    model = load_acoustic_model(checkpoint)
+    model = model_from_checkpoint(payload)
     training = payload.get("training", {})
     extra: dict[str, Any] = {k: base_payload[k] for k in CARRIED if k in base_payload}
     extra["provenance"] = {
